@@ -73,6 +73,45 @@ def _header(file_id: bytes, chunk_log2: int) -> bytes:
     return MAGIC + bytes((STREAM_VERSION, ALG_CHACHA20_POLY1305, chunk_log2, 0)) + file_id
 
 
+def _chunks(pieces: Iterable[bytes], size: int) -> Iterator[tuple[bytes, bool]]:
+    """Regroup ``pieces`` into ``size``-byte chunks, each with a flag: is it the last one?
+
+    One full chunk is held back, because only the end of input tells which chunk is last. A
+    piece that already is a whole chunk passes through without a copy, so a caller reading in
+    chunk-sized blocks pays nothing for the regrouping. The final chunk may be shorter (or, for
+    empty input, empty).
+    """
+    pending: bytes | None = None
+    # Views into the pieces, joined once per chunk: one copy for unaligned input, none for
+    # chunk-sized pieces.
+    parts: list[memoryview] = []
+    filled = 0
+    for piece in pieces:
+        position, end = 0, len(piece)
+        while position < end:
+            if not parts and end - position >= size:
+                chunk = piece[position : position + size]
+                position += size
+            else:
+                take = min(size - filled, end - position)
+                parts.append(memoryview(piece)[position : position + take])
+                filled += take
+                position += take
+                if filled < size:
+                    continue
+                chunk = b"".join(parts)
+                parts.clear()
+                filled = 0
+            if pending is not None:
+                yield pending, False
+            pending = chunk
+    if parts:
+        if pending is not None:
+            yield pending, False
+        pending = b"".join(parts)
+    yield (b"" if pending is None else pending), True
+
+
 def ciphertext_size(plaintext_size: int, chunk_log2: int = CHUNK_LOG2_DEFAULT) -> int:
     """Exact size of the sealed stream for a plaintext of ``plaintext_size`` bytes."""
     chunk = 1 << chunk_log2
@@ -118,17 +157,8 @@ class StreamSealer:
         Memory stays at about two chunks whatever the size of the instance.
         """
         yield self.header
-        size = self.chunk_size
-        buffer = bytearray()
-        index = 0
-        for piece in pieces:
-            buffer += piece
-            # Keep at least one byte back: only the end of input tells which chunk is last.
-            while len(buffer) > size:
-                yield self.seal_chunk(index, bytes(buffer[:size]), last=False)
-                del buffer[:size]
-                index += 1
-        yield self.seal_chunk(index, bytes(buffer), last=True)
+        for index, (chunk, last) in enumerate(_chunks(pieces, self.chunk_size)):
+            yield self.seal_chunk(index, chunk, last=last)
 
 
 class StreamOpener:
@@ -215,18 +245,10 @@ class StreamOpener:
             TruncatedStream: input ends before the chunk sealed as last.
             AuthenticationFailed, MalformedEnvelope: as :meth:`open_chunk`.
         """
-        size = self.sealed_chunk_size
-        buffer = bytearray()
-        index = 0
-        for piece in pieces:
-            buffer += piece
-            while len(buffer) > size:
-                yield self.open_chunk(index, bytes(buffer[:size]), last=False)
-                del buffer[:size]
-                index += 1
-        if len(buffer) < TAG_BYTES:
-            raise TruncatedStream
-        yield self.open_chunk(index, bytes(buffer), last=True)
+        for index, (sealed, last) in enumerate(_chunks(pieces, self.sealed_chunk_size)):
+            if last and len(sealed) < TAG_BYTES:
+                raise TruncatedStream
+            yield self.open_chunk(index, sealed, last=last)
 
 
 def open_stream(study_key: StudyKey, file_id: bytes, pieces: Iterable[bytes]) -> Iterator[bytes]:

@@ -1,0 +1,61 @@
+# SecurePACS: the one entry point. `just --list` shows every recipe.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+python := env_var_or_default("PYTHON", "python3")
+venv := ".venv"
+py := venv / "bin/python"
+
+# Build what is needed and serve SecurePACS on http://127.0.0.1:8000.
+run: setup wasm
+    {{py}} -m securepacs.devserve --host 127.0.0.1 --port 8000
+
+# Everything CI runs: lint, types, then the whole test suite (CPython, Pyodide in Node, Chromium).
+test: setup wasm check
+    {{py}} -m pytest
+
+# Create .venv from the hash-pinned lock and install the project in editable mode.
+setup:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    stamp="{{venv}}/.lock-$(sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)"
+    if [ ! -f "$stamp" ]; then
+        [ -x "{{py}}" ] || {{python}} -m venv {{venv}}
+        {{py}} -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+        {{py}} -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+        rm -f {{venv}}/.lock-* && touch "$stamp"
+    fi
+    # mypy cannot follow setuptools' editable finder; give it a tree with the import names.
+    mkdir -p .build/typecheck/securepacs
+    ln -sfn ../../../crypto .build/typecheck/securepacs/crypto
+
+# Assemble the offline Pyodide runtime (pinned by SHA-256) into wasm/dist.
+wasm: setup
+    {{py}} wasm/build.py
+
+# Lint, format check and strict type check.
+check: setup
+    {{venv}}/bin/ruff check .
+    {{venv}}/bin/ruff format --check .
+    {{venv}}/bin/mypy
+
+# CPython tests only (no Node, no browser).
+test-crypto: setup
+    {{py}} -m pytest tests/crypto
+
+# The vector and Wycheproof suites in Pyodide under Node 20 and in headless Chromium.
+test-pyodide: setup wasm
+    {{py}} -m pytest tests/pyodide
+
+# Rebuild tests/vectors/ from fixed seeds (the suite checks that this changes nothing).
+vectors: setup
+    {{py}} tests/vectors/generate.py
+
+# Crypto throughput and Argon2id timings, CPython vs Pyodide-in-Node, as a table.
+bench: setup wasm
+    {{py}} bench/crypto.py
+
+# Format the code in place.
+fmt: setup
+    {{venv}}/bin/ruff format .
+    {{venv}}/bin/ruff check --fix .
