@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NoReturn
 
 import msgspec
 
@@ -41,7 +41,7 @@ from securepacs.crypto.kdf import (
     stretch_password,
 )
 from securepacs.crypto.keys import KEY_BYTES, LinkSecret, StudyKey
-from securepacs.crypto.share import PERMISSIONS
+from securepacs.crypto.share import PERMISSIONS, check_terms
 
 if TYPE_CHECKING:
     from securepacs.crypto.account import AccountKeys
@@ -84,6 +84,12 @@ class LinkAccess:
 
     def __repr__(self) -> str:
         return "<LinkAccess redacted>"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> NoReturn:
+        # Both attributes are secrets kept as bytes; refuse to be written to a cache or queue.
+        raise TypeError("LinkAccess cannot be pickled")
 
     @property
     def verifier(self) -> bytes:
@@ -207,10 +213,9 @@ def seal_link(
     rng: Randomness = SYSTEM_RANDOM,
 ) -> bytes:
     """Wrap ``study_key`` for a link and sign the envelope as ``creator``. protocol.md §9.3."""
-    if len(link_id) != LINK_ID_BYTES or len(study_id) != 16:
-        raise ValueError("link and study ids are 16 bytes")
-    if permission not in PERMISSIONS:
-        raise ValueError("unknown permission")
+    if len(link_id) != LINK_ID_BYTES:
+        raise ValueError("link ids are 16 bytes")
+    check_terms(study_id, permission, expires_at)
     header = _header(link_id, study_id, permission, expires_at, creator.public.ed25519)
     nonce = rng.take(NONCE_BYTES)
     ciphertext = get_backend().aead_xchacha20poly1305_ietf_encrypt(

@@ -38,6 +38,7 @@ __all__ = (
     "PERMISSION_EDIT",
     "PERMISSION_VIEW",
     "OpenedGrant",
+    "check_terms",
     "grant_info",
     "open_grant",
     "seal_grant",
@@ -107,7 +108,8 @@ def _wrap_key(shared: bytes, ephemeral: bytes, recipient: bytes) -> bytes:
     return derive_key_bytes(shared, _labels.GRANT_WRAP_KEY, ephemeral + recipient)
 
 
-def _check_terms(study_id: bytes, permission: int, expires_at: int) -> None:
+def check_terms(study_id: bytes, permission: int, expires_at: int) -> None:
+    """Argument checks shared by grants and links; misuse raises ``ValueError``."""
     if len(study_id) != 16:
         raise ValueError("study ids are 16 bytes")
     if permission not in PERMISSIONS:
@@ -130,7 +132,7 @@ def seal_grant(
     ``recipient`` must come from :func:`open_public_keys` (self-signature checked) and its
     fingerprint should have been compared by a person (ZK-4).
     """
-    _check_terms(study_id, permission, expires_at)
+    check_terms(study_id, permission, expires_at)
     backend = get_backend()
     ephemeral_secret = rng.take(KEY_BYTES)
     ephemeral = backend.scalarmult_base(ephemeral_secret)

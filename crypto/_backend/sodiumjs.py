@@ -1,6 +1,6 @@
 # Every value that crosses into JavaScript is a JsProxy, which the type checker can only see as
 # Any; these relaxations are confined to this module so the rest of the package stays Any-free.
-# mypy: disable-error-code="import-not-found, misc, no-any-return"
+# mypy: disable-error-code="import-not-found, no-any-return"
 """Pyodide backend over libsodium.js (libsodium-wrappers-sumo): all JS<->bytes conversion is here.
 
 The JavaScript host loads libsodium-wrappers-sumo, awaits ``sodium.ready`` and registers the
@@ -18,32 +18,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from securepacs.crypto._backend.sizes import (
+    CHACHA20POLY1305_IETF_NONCE_BYTES,
+    ED25519_SECRET_KEY_BYTES,
+    ED25519_SEED_BYTES,
+    INT32_MAX,
+    X25519_BYTES,
+    XCHACHA20POLY1305_IETF_NONCE_BYTES,
+    check_aead,
+    check_pwhash,
+    check_signature,
+    require_size,
+)
 from securepacs.crypto.errors import AuthenticationFailed
 
 __all__ = ("SodiumJsBackend",)
-
-_AEAD_KEY_BYTES = 32
-_AEAD_TAG_BYTES = 16
-_CHACHA20POLY1305_IETF_NONCE_BYTES = 12
-_XCHACHA20POLY1305_IETF_NONCE_BYTES = 24
-_X25519_BYTES = 32
-_ED25519_SEED_BYTES = 32
-_ED25519_PUBLIC_KEY_BYTES = 32
-_ED25519_SECRET_KEY_BYTES = 64
-_ED25519_SIGNATURE_BYTES = 64
-_PWHASH_SALT_BYTES = 16
-_PWHASH_MIN_OUTPUT_BYTES = 16
-_PWHASH_MIN_OPSLIMIT = 1
-_PWHASH_MIN_MEMLIMIT_BYTES = 8192
-# libsodium.js passes sizes and limits through asm.js-style `x | 0` checks, so anything that does
-# not fit a signed 32-bit integer is refused there; refusing it here keeps the error a ValueError.
-_JS_INT_MAX = 2**31 - 1
-_ARGON2ID13 = 2
-
-
-def _require_size(value: bytes, size: int, what: str) -> None:
-    if len(value) != size:
-        raise ValueError(f"{what} must be {size} bytes long")
 
 
 class SodiumJsBackend:
@@ -52,8 +41,8 @@ class SodiumJsBackend:
     name = "libsodium.js"
 
     def __init__(self) -> None:
-        # Both imports only exist inside Pyodide, and the sodium module only after the host has
-        # registered it, so they happen when the backend is chosen rather than at import time.
+        # These modules exist only inside Pyodide, and the sodium one only once the host has
+        # registered it, so they are imported when the backend is chosen, not at import time.
         import _securepacs_sodium
         from js import Uint8Array
         from pyodide.ffi import JsException
@@ -61,6 +50,7 @@ class SodiumJsBackend:
         self._sodium: Any = _securepacs_sodium
         self._new_uint8array: Any = Uint8Array.new
         self._js_exception: type[Exception] = JsException
+        self._argon2id13: int = _securepacs_sodium.crypto_pwhash_ALG_ARGON2ID13
         # Looking the functions up once saves a proxy round trip per call on the chunk path.
         self._chacha_encrypt: Any = _securepacs_sodium.crypto_aead_chacha20poly1305_ietf_encrypt
         self._chacha_decrypt: Any = _securepacs_sodium.crypto_aead_chacha20poly1305_ietf_decrypt
@@ -80,7 +70,7 @@ class SodiumJsBackend:
         return self._js_bytes(data) if data else None
 
     def randombytes(self, size: int) -> bytes:
-        if not 0 <= size <= _JS_INT_MAX:
+        if not 0 <= size <= INT32_MAX:
             raise ValueError("size must be a non-negative 32-bit integer")
         return self._sodium.randombytes_buf(size).to_bytes()
 
@@ -93,8 +83,7 @@ class SodiumJsBackend:
         key: bytes,
         nonce_size: int,
     ) -> bytes:
-        _require_size(nonce, nonce_size, "nonce")
-        _require_size(key, _AEAD_KEY_BYTES, "key")
+        check_aead(nonce, key, nonce_size)
         sealed = encrypt(
             self._js_bytes(message),
             self._js_optional_bytes(ad),
@@ -113,11 +102,7 @@ class SodiumJsBackend:
         key: bytes,
         nonce_size: int,
     ) -> bytes:
-        _require_size(nonce, nonce_size, "nonce")
-        _require_size(key, _AEAD_KEY_BYTES, "key")
-        if len(ciphertext) < _AEAD_TAG_BYTES:
-            # Too short to carry a tag: this is damaged data, not misuse of the API.
-            raise AuthenticationFailed
+        check_aead(nonce, key, nonce_size, ciphertext)
         try:
             opened = decrypt(
                 None,
@@ -139,7 +124,7 @@ class SodiumJsBackend:
             ad,
             nonce,
             key,
-            _CHACHA20POLY1305_IETF_NONCE_BYTES,
+            CHACHA20POLY1305_IETF_NONCE_BYTES,
         )
 
     def aead_chacha20poly1305_ietf_decrypt(
@@ -151,7 +136,7 @@ class SodiumJsBackend:
             ad,
             nonce,
             key,
-            _CHACHA20POLY1305_IETF_NONCE_BYTES,
+            CHACHA20POLY1305_IETF_NONCE_BYTES,
         )
 
     def aead_xchacha20poly1305_ietf_encrypt(
@@ -163,7 +148,7 @@ class SodiumJsBackend:
             ad,
             nonce,
             key,
-            _XCHACHA20POLY1305_IETF_NONCE_BYTES,
+            XCHACHA20POLY1305_IETF_NONCE_BYTES,
         )
 
     def aead_xchacha20poly1305_ietf_decrypt(
@@ -175,12 +160,12 @@ class SodiumJsBackend:
             ad,
             nonce,
             key,
-            _XCHACHA20POLY1305_IETF_NONCE_BYTES,
+            XCHACHA20POLY1305_IETF_NONCE_BYTES,
         )
 
     def scalarmult(self, secret: bytes, public: bytes) -> bytes:
-        _require_size(secret, _X25519_BYTES, "secret")
-        _require_size(public, _X25519_BYTES, "public")
+        require_size(secret, X25519_BYTES, "secret")
+        require_size(public, X25519_BYTES, "public")
         try:
             shared = self._sodium.crypto_scalarmult(self._js_bytes(secret), self._js_bytes(public))
         except self._js_exception:
@@ -189,26 +174,23 @@ class SodiumJsBackend:
         return shared.to_bytes()
 
     def scalarmult_base(self, secret: bytes) -> bytes:
-        _require_size(secret, _X25519_BYTES, "secret")
+        require_size(secret, X25519_BYTES, "secret")
         return self._sodium.crypto_scalarmult_base(self._js_bytes(secret)).to_bytes()
 
     def sign_seed_keypair(self, seed: bytes) -> tuple[bytes, bytes]:
-        _require_size(seed, _ED25519_SEED_BYTES, "seed")
+        require_size(seed, ED25519_SEED_BYTES, "seed")
         pair = self._sodium.crypto_sign_seed_keypair(self._js_bytes(seed))
         return pair.publicKey.to_bytes(), pair.privateKey.to_bytes()
 
     def sign_detached(self, message: bytes, secret_key: bytes) -> bytes:
-        _require_size(secret_key, _ED25519_SECRET_KEY_BYTES, "secret_key")
+        require_size(secret_key, ED25519_SECRET_KEY_BYTES, "secret_key")
         signature = self._sodium.crypto_sign_detached(
             self._js_bytes(message), self._js_bytes(secret_key)
         )
         return signature.to_bytes()
 
     def sign_verify_detached(self, signature: bytes, message: bytes, public_key: bytes) -> None:
-        _require_size(public_key, _ED25519_PUBLIC_KEY_BYTES, "public_key")
-        if len(signature) != _ED25519_SIGNATURE_BYTES:
-            # A signature of the wrong length is attacker-controlled data, not misuse.
-            raise AuthenticationFailed
+        check_signature(signature, public_key)
         try:
             valid = self._sodium.crypto_sign_verify_detached(
                 self._js_bytes(signature),
@@ -229,13 +211,7 @@ class SodiumJsBackend:
         opslimit: int,
         memlimit_bytes: int,
     ) -> bytes:
-        _require_size(salt, _PWHASH_SALT_BYTES, "salt")
-        if not _PWHASH_MIN_OUTPUT_BYTES <= size <= _JS_INT_MAX:
-            raise ValueError("derived key size is out of range")
-        if not _PWHASH_MIN_OPSLIMIT <= opslimit <= _JS_INT_MAX:
-            raise ValueError("opslimit is out of range")
-        if not _PWHASH_MIN_MEMLIMIT_BYTES <= memlimit_bytes <= _JS_INT_MAX:
-            raise ValueError("memlimit is out of range")
+        check_pwhash(size, salt, opslimit, memlimit_bytes)
         try:
             derived = self._sodium.crypto_pwhash(
                 size,
@@ -243,7 +219,7 @@ class SodiumJsBackend:
                 self._js_bytes(salt),
                 opslimit,
                 memlimit_bytes,
-                _ARGON2ID13,
+                self._argon2id13,
             )
         except self._js_exception:
             # libsodium refuses the parameters (or cannot allocate the memory they ask for).

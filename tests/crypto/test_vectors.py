@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import generate
 import runner
 
 from tests.conftest import VECTORS
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_vectors_all_pass_on_cpython(vector_cases: list[dict[str, Any]]) -> None:

@@ -12,20 +12,23 @@ import hashlib
 import json
 import shutil
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 import securepacs.crypto as c
 from securepacs.crypto import stream
+from securepacs.crypto._random import SeededRandom
 from securepacs.crypto.kdf import ARGON2_MEMORY_KIB, ARGON2_OPSLIMIT
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import runner  # noqa: E402 -- the runner lives beside this script, not in a package
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 Case = dict[str, Any]
 
@@ -36,10 +39,19 @@ def seed(name: str) -> str:
     return hashlib.sha256(f"securepacs vectors/{name}".encode()).hexdigest()
 
 
-def kdf(name: str, *, opslimit: int = ARGON2_OPSLIMIT, memlimit_kib: int = ARGON2_MEMORY_KIB,
-        alg: int = 1) -> dict[str, Any]:
-    return {"alg": alg, "opslimit": opslimit, "memlimit_kib": memlimit_kib,
-            "salt": hashlib.sha256(f"salt/{name}".encode()).hexdigest()[:32]}
+def kdf(
+    name: str,
+    *,
+    opslimit: int = ARGON2_OPSLIMIT,
+    memlimit_kib: int = ARGON2_MEMORY_KIB,
+    alg: int = 1,
+) -> dict[str, Any]:
+    return {
+        "alg": alg,
+        "opslimit": opslimit,
+        "memlimit_kib": memlimit_kib,
+        "salt": hashlib.sha256(f"salt/{name}".encode()).hexdigest()[:32],
+    }
 
 
 def flip(hex_data: str, byte_index: int, bit: int = 0) -> str:
@@ -65,10 +77,24 @@ class Builder:
     def __init__(self) -> None:
         self.cases: list[Case] = []
 
-    def add(self, group: str, name: str, op: str, inputs: dict[str, Any], comment: str,
-            expect: str = "ok", outputs: dict[str, Any] | None = None) -> dict[str, Any]:
-        case: Case = {"name": f"{group}/{name}", "comment": comment, "op": op,
-                      "inputs": inputs, "expect": expect, "outputs": {}}
+    def add(
+        self,
+        group: str,
+        name: str,
+        op: str,
+        inputs: dict[str, Any],
+        comment: str,
+        expect: str = "ok",
+        outputs: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        case: Case = {
+            "name": f"{group}/{name}",
+            "comment": comment,
+            "op": op,
+            "inputs": inputs,
+            "expect": expect,
+            "outputs": {},
+        }
         if expect == "ok":
             computed = runner.OPERATIONS[op](inputs)
             if outputs is not None and outputs != computed:
@@ -78,143 +104,313 @@ class Builder:
         if not result["ok"]:
             raise SystemExit(f"{group}/{name}: {result['detail']}")
         self.cases.append(case)
-        return case["outputs"]
+        outputs_recorded: dict[str, Any] = case["outputs"]
+        return outputs_recorded
 
 
 def build_kdf(b: Builder) -> None:
     base = {"password": "correct horse battery staple", "kdf": kdf("kdf")}
-    b.add("kdf", "password-keys-default", "kdf.password_keys", base,
-          "Argon2id at the v1 defaults (64 MiB, t=3), then the auth-key subkey.")
-    b.add("kdf", "password-keys-nfc", "kdf.password_keys",
-          {"password": "Cafe\u0301 \u00fcber", "kdf": kdf("kdf-nfc")},
-          "A decomposed password is NFC-normalised before hashing.")
-    b.add("kdf", "password-keys-nfc-same", "kdf.password_keys",
-          {"password": "Caf\u00e9 \u00fcber", "kdf": kdf("kdf-nfc")},
-          "The composed spelling yields the same auth key as the decomposed one.")
-    b.add("kdf", "reject-low-memory", "kdf.password_keys",
-          {**base, "kdf": kdf("kdf", memlimit_kib=ARGON2_MEMORY_KIB // 2)},
-          "Memory below the v1 floor is a downgrade: refused before hashing.",
-          expect="ParametersRejected")
-    b.add("kdf", "reject-low-ops", "kdf.password_keys",
-          {**base, "kdf": kdf("kdf", opslimit=2)},
-          "Iterations below the v1 floor are refused.", expect="ParametersRejected")
-    b.add("kdf", "reject-huge-memory", "kdf.password_keys",
-          {**base, "kdf": kdf("kdf", memlimit_kib=4 * 1024 * 1024)},
-          "Memory above the ceiling (a denial of service on the client) is refused.",
-          expect="ParametersRejected")
-    b.add("kdf", "reject-unknown-alg", "kdf.password_keys",
-          {**base, "kdf": kdf("kdf", alg=2)},
-          "Only Argon2id (alg 1) exists in v1.", expect="UnsupportedVersion")
+    b.add(
+        "kdf",
+        "password-keys-default",
+        "kdf.password_keys",
+        base,
+        "Argon2id at the v1 defaults (64 MiB, t=3), then the auth-key subkey.",
+    )
+    b.add(
+        "kdf",
+        "password-keys-nfc",
+        "kdf.password_keys",
+        {"password": "Cafe\u0301 \u00fcber", "kdf": kdf("kdf-nfc")},
+        "A decomposed password is NFC-normalised before hashing.",
+    )
+    b.add(
+        "kdf",
+        "password-keys-nfc-same",
+        "kdf.password_keys",
+        {"password": "Caf\u00e9 \u00fcber", "kdf": kdf("kdf-nfc")},
+        "The composed spelling yields the same auth key as the decomposed one.",
+    )
+    b.add(
+        "kdf",
+        "reject-low-memory",
+        "kdf.password_keys",
+        {**base, "kdf": kdf("kdf", memlimit_kib=ARGON2_MEMORY_KIB // 2)},
+        "Memory below the v1 floor is a downgrade: refused before hashing.",
+        expect="ParametersRejected",
+    )
+    b.add(
+        "kdf",
+        "reject-low-ops",
+        "kdf.password_keys",
+        {**base, "kdf": kdf("kdf", opslimit=2)},
+        "Iterations below the v1 floor are refused.",
+        expect="ParametersRejected",
+    )
+    b.add(
+        "kdf",
+        "reject-huge-memory",
+        "kdf.password_keys",
+        {**base, "kdf": kdf("kdf", memlimit_kib=4 * 1024 * 1024)},
+        "Memory above the ceiling (a denial of service on the client) is refused.",
+        expect="ParametersRejected",
+    )
+    b.add(
+        "kdf",
+        "reject-unknown-alg",
+        "kdf.password_keys",
+        {**base, "kdf": kdf("kdf", alg=2)},
+        "Only Argon2id (alg 1) exists in v1.",
+        expect="UnsupportedVersion",
+    )
 
 
 def build_account(b: Builder) -> None:
     password = "correct horse battery staple"
-    created = b.add("account", "create", "account.create",
-                    {"password": password, "seed": seed("account"), "kdf": kdf("account")},
-                    "A new account: bundle, public keys and the password slot.")
+    created = b.add(
+        "account",
+        "create",
+        "account.create",
+        {"password": password, "seed": seed("account"), "kdf": kdf("account")},
+        "A new account: bundle, public keys and the password slot.",
+    )
     slot = created["password_slot"]
-    b.add("account", "unlock-password", "account.unlock_password",
-          {"password": password, "slot": slot}, "The right password opens the slot.")
-    b.add("account", "unlock-wrong-password", "account.unlock_password",
-          {"password": "correct horse battery stable", "slot": slot},
-          "A wrong password fails authentication.", expect="AuthenticationFailed")
-    b.add("account", "unlock-tampered-tag", "account.unlock_password",
-          {"password": password, "slot": flip(slot, len(bytes.fromhex(slot)) - 1)},
-          "One flipped bit in the tag.", expect="AuthenticationFailed")
+    b.add(
+        "account",
+        "unlock-password",
+        "account.unlock_password",
+        {"password": password, "slot": slot},
+        "The right password opens the slot.",
+    )
+    b.add(
+        "account",
+        "unlock-wrong-password",
+        "account.unlock_password",
+        {"password": "correct horse battery stable", "slot": slot},
+        "A wrong password fails authentication.",
+        expect="AuthenticationFailed",
+    )
+    b.add(
+        "account",
+        "unlock-tampered-tag",
+        "account.unlock_password",
+        {"password": password, "slot": flip(slot, len(bytes.fromhex(slot)) - 1)},
+        "One flipped bit in the tag.",
+        expect="AuthenticationFailed",
+    )
     low = edit_field(slot, 3, [1, 2, ARGON2_MEMORY_KIB, bytes.fromhex(kdf("account")["salt"])])
-    b.add("account", "unlock-low-kdf", "account.unlock_password",
-          {"password": password, "slot": low},
-          "A server that lowers the slot's Argon2id cost is refused before hashing.",
-          expect="ParametersRejected")
-    b.add("account", "unlock-unknown-version", "account.unlock_password",
-          {"password": password, "slot": edit_field(slot, 1, 2)},
-          "Envelope version 2 is unknown to v1 readers.", expect="UnsupportedVersion")
-    b.add("account", "unlock-non-canonical", "account.unlock_password",
-          {"password": password, "slot": widen_kind(slot)},
-          "The kind written as uint8 0xcc 0x02: same value, not canonical.",
-          expect="MalformedEnvelope")
-    b.add("account", "unlock-trailing-bytes", "account.unlock_password",
-          {"password": password, "slot": slot + "00"},
-          "A byte after the envelope.", expect="MalformedEnvelope")
-    b.add("account", "unlock-unknown-slot-type", "account.unlock_password",
-          {"password": password, "slot": edit_field(slot, 2, 9)},
-          "Slot type 9 is not defined in v1.", expect="UnsupportedVersion")
-    changed = b.add("account", "change-password", "account.change_password",
-                    {"password": password, "slot": slot, "new_password": "new password 2",
-                     "seed": seed("change"), "kdf": kdf("change")},
-                    "Re-wrapping the same bundle under a new password and salt.")
-    b.add("account", "unlock-changed-password", "account.unlock_password",
-          {"password": "new password 2", "slot": changed["slot"]},
-          "The new slot opens to the same public keys.",
-          outputs={"public_keys": created["public_keys"], "auth_key": changed["auth_key"]})
+    b.add(
+        "account",
+        "unlock-low-kdf",
+        "account.unlock_password",
+        {"password": password, "slot": low},
+        "A server that lowers the slot's Argon2id cost is refused before hashing.",
+        expect="ParametersRejected",
+    )
+    b.add(
+        "account",
+        "unlock-unknown-version",
+        "account.unlock_password",
+        {"password": password, "slot": edit_field(slot, 1, 2)},
+        "Envelope version 2 is unknown to v1 readers.",
+        expect="UnsupportedVersion",
+    )
+    b.add(
+        "account",
+        "unlock-non-canonical",
+        "account.unlock_password",
+        {"password": password, "slot": widen_kind(slot)},
+        "The kind written as uint8 0xcc 0x02: same value, not canonical.",
+        expect="MalformedEnvelope",
+    )
+    b.add(
+        "account",
+        "unlock-trailing-bytes",
+        "account.unlock_password",
+        {"password": password, "slot": slot + "00"},
+        "A byte after the envelope.",
+        expect="MalformedEnvelope",
+    )
+    b.add(
+        "account",
+        "unlock-unknown-slot-type",
+        "account.unlock_password",
+        {"password": password, "slot": edit_field(slot, 2, 9)},
+        "Slot type 9 is not defined in v1.",
+        expect="UnsupportedVersion",
+    )
+    changed = b.add(
+        "account",
+        "change-password",
+        "account.change_password",
+        {
+            "password": password,
+            "slot": slot,
+            "new_password": "new password 2",
+            "seed": seed("change"),
+            "kdf": kdf("change"),
+        },
+        "Re-wrapping the same bundle under a new password and salt.",
+    )
+    b.add(
+        "account",
+        "unlock-changed-password",
+        "account.unlock_password",
+        {"password": "new password 2", "slot": changed["slot"]},
+        "The new slot opens to the same public keys.",
+        outputs={"public_keys": created["public_keys"], "auth_key": changed["auth_key"]},
+    )
 
     account_seed = seed("account-bundle")
     key = c.RecoveryKey(bytes.fromhex(seed("recovery-key")))
     text = c.recovery_text(key)
-    rslot = b.add("account", "recovery-slot", "account.recovery_slot",
-                  {"account_seed": account_seed, "recovery_text": text, "seed": seed("rslot")},
-                  "The bundle wrapped under a recovery key.")["slot"]
+    rslot = b.add(
+        "account",
+        "recovery-slot",
+        "account.recovery_slot",
+        {"account_seed": account_seed, "recovery_text": text, "seed": seed("rslot")},
+        "The bundle wrapped under a recovery key.",
+    )["slot"]
     public = runner.account_from_seed(account_seed).public.encoded.hex()
-    b.add("account", "unlock-recovery", "account.unlock_recovery",
-          {"recovery_text": text, "slots": [rslot]},
-          "The recovery key finds its slot by Key UID and opens it.",
-          outputs={"public_keys": public})
+    b.add(
+        "account",
+        "unlock-recovery",
+        "account.unlock_recovery",
+        {"recovery_text": text, "slots": [rslot]},
+        "The recovery key finds its slot by Key UID and opens it.",
+        outputs={"public_keys": public},
+    )
     other = c.recovery_text(c.RecoveryKey(bytes.fromhex(seed("other-recovery-key"))))
-    b.add("account", "unlock-wrong-recovery", "account.unlock_recovery",
-          {"recovery_text": other, "slots": [rslot]},
-          "Another recovery key has no slot here.", expect="NoMatchingKey")
+    b.add(
+        "account",
+        "unlock-wrong-recovery",
+        "account.unlock_recovery",
+        {"recovery_text": other, "slots": [rslot]},
+        "Another recovery key has no slot here.",
+        expect="NoMatchingKey",
+    )
     rbytes = bytearray(bytes.fromhex(rslot))
-    b.add("account", "unlock-recovery-tampered", "account.unlock_recovery",
-          {"recovery_text": text, "slots": [flip(rslot, len(rbytes) - 20)]},
-          "A bit flipped in the recovery slot's ciphertext.", expect="AuthenticationFailed")
+    b.add(
+        "account",
+        "unlock-recovery-tampered",
+        "account.unlock_recovery",
+        {"recovery_text": text, "slots": [flip(rslot, len(rbytes) - 20)]},
+        "A bit flipped in the recovery slot's ciphertext.",
+        expect="AuthenticationFailed",
+    )
     prf = seed("passkey-prf")
     keys = runner.account_from_seed(account_seed)
-    pslot = c.seal_slot(keys, c.PasskeyPrfOutput(bytes.fromhex(prf)),
-                        runner.SeededRandom(bytes.fromhex(seed("pslot")))).hex()
-    b.add("account", "unlock-passkey", "account.unlock_passkey",
-          {"prf": prf, "slots": [rslot, pslot]},
-          "Reserved slot type 3: a passkey PRF output opens its own slot.",
-          outputs={"public_keys": public})
-    pub = b.add("account", "public-keys", "account.public_keys_open",
-                {"public_keys": public}, "Public keys, their self-signature and fingerprint.")
+    pslot = c.seal_slot(
+        keys,
+        c.PasskeyPrfOutput(bytes.fromhex(prf)),
+        SeededRandom(bytes.fromhex(seed("pslot"))),
+    ).hex()
+    b.add(
+        "account",
+        "unlock-passkey",
+        "account.unlock_passkey",
+        {"prf": prf, "slots": [rslot, pslot]},
+        "Reserved slot type 3: a passkey PRF output opens its own slot.",
+        outputs={"public_keys": public},
+    )
+    pub = b.add(
+        "account",
+        "public-keys",
+        "account.public_keys_open",
+        {"public_keys": public},
+        "Public keys, their self-signature and fingerprint.",
+    )
     assert pub["fingerprint"].count(" ") == 7
-    b.add("account", "public-keys-substituted", "account.public_keys_open",
-          {"public_keys": edit_field(public, 2, bytes.fromhex(seed("fake-x25519")))},
-          "An X25519 key the Ed25519 key did not sign.", expect="AuthenticationFailed")
+    b.add(
+        "account",
+        "public-keys-substituted",
+        "account.public_keys_open",
+        {"public_keys": edit_field(public, 2, bytes.fromhex(seed("fake-x25519")))},
+        "An X25519 key the Ed25519 key did not sign.",
+        expect="AuthenticationFailed",
+    )
 
 
 def build_recovery(b: Builder) -> None:
     key = seed("recovery-key")
-    out = b.add("recovery", "format", "recovery.format", {"key": key},
-                "Text form, Key UID and key file of a recovery key.")
+    out = b.add(
+        "recovery",
+        "format",
+        "recovery.format",
+        {"key": key},
+        "Text form, Key UID and key file of a recovery key.",
+    )
     text = out["text"]
-    b.add("recovery", "parse-canonical", "recovery.parse_text", {"text": text},
-          "The canonical text.", outputs={"key_uid": out["key_uid"]})
+    b.add(
+        "recovery",
+        "parse-canonical",
+        "recovery.parse_text",
+        {"text": text},
+        "The canonical text.",
+        outputs={"key_uid": out["key_uid"]},
+    )
     lenient = text.lower().replace("-", " ").replace("0", "o").replace("1", "l")
-    b.add("recovery", "parse-lenient", "recovery.parse_text", {"text": lenient},
-          "Lower case, spaces, O for 0 and L for 1 are read as Crockford intends.",
-          outputs={"key_uid": out["key_uid"]})
+    b.add(
+        "recovery",
+        "parse-lenient",
+        "recovery.parse_text",
+        {"text": lenient},
+        "Lower case, spaces, O for 0 and L for 1 are read as Crockford intends.",
+        outputs={"key_uid": out["key_uid"]},
+    )
     typo = text[:12] + ("Z" if text[12] != "Z" else "Y") + text[13:]
-    b.add("recovery", "parse-typo", "recovery.parse_text", {"text": typo},
-          "One wrong character in group 2 fails that group's check.",
-          expect="InvalidRecoveryKey")
+    b.add(
+        "recovery",
+        "parse-typo",
+        "recovery.parse_text",
+        {"text": typo},
+        "One wrong character in group 2 fails that group's check.",
+        expect="InvalidRecoveryKey",
+    )
     groups = text.split("-")
     groups[0], groups[1] = groups[1], groups[0]
-    b.add("recovery", "parse-swapped-groups", "recovery.parse_text", {"text": "-".join(groups)},
-          "Two swapped groups fail: the check byte binds each group's position.",
-          expect="InvalidRecoveryKey")
-    b.add("recovery", "parse-short", "recovery.parse_text", {"text": text[:-9]},
-          "A group missing.", expect="InvalidRecoveryKey")
-    b.add("recovery", "parse-file", "recovery.parse_file", {"key_file": out["key_file"]},
-          "The key file as written.", outputs={"key_uid": out["key_uid"]})
+    b.add(
+        "recovery",
+        "parse-swapped-groups",
+        "recovery.parse_text",
+        {"text": "-".join(groups)},
+        "Two swapped groups fail: the check byte binds each group's position.",
+        expect="InvalidRecoveryKey",
+    )
+    b.add(
+        "recovery",
+        "parse-short",
+        "recovery.parse_text",
+        {"text": text[:-9]},
+        "A group missing.",
+        expect="InvalidRecoveryKey",
+    )
+    b.add(
+        "recovery",
+        "parse-file",
+        "recovery.parse_file",
+        {"key_file": out["key_file"]},
+        "The key file as written.",
+        outputs={"key_uid": out["key_uid"]},
+    )
     crlf = bytes.fromhex(out["key_file"]).replace(b"\n", b"\r\n").hex()
-    b.add("recovery", "parse-file-crlf", "recovery.parse_file", {"key_file": crlf},
-          "The key file after an editor changed its line ends.",
-          outputs={"key_uid": out["key_uid"]})
-    wrong_uid = bytes.fromhex(out["key_file"]).replace(
-        out["key_uid"].encode(), b"0" * 32).hex()
-    b.add("recovery", "parse-file-wrong-uid", "recovery.parse_file", {"key_file": wrong_uid},
-          "A key file whose Key UID does not match its key.", expect="InvalidRecoveryKey")
+    b.add(
+        "recovery",
+        "parse-file-crlf",
+        "recovery.parse_file",
+        {"key_file": crlf},
+        "The key file after an editor changed its line ends.",
+        outputs={"key_uid": out["key_uid"]},
+    )
+    wrong_uid = bytes.fromhex(out["key_file"]).replace(out["key_uid"].encode(), b"0" * 32).hex()
+    b.add(
+        "recovery",
+        "parse-file-wrong-uid",
+        "recovery.parse_file",
+        {"key_file": wrong_uid},
+        "A key file whose Key UID does not match its key.",
+        expect="InvalidRecoveryKey",
+    )
 
 
 def build_stream(b: Builder) -> None:
@@ -224,168 +420,402 @@ def build_stream(b: Builder) -> None:
     sealed: dict[int, str] = {}
     for size in (0, 1, chunk - 1, chunk, chunk + 1, 3 * chunk + 5):
         plaintext = hashlib.shake_256(f"plaintext/{size}".encode()).digest(size).hex()
-        inputs = {"study_key": study_key, "file_id": file_id, "chunk_log2": log2,
-                  "plaintext": plaintext, "piece_size": 1000}
-        sealed[size] = b.add("stream", f"seal-{size}", "stream.seal", inputs,
-                             f"{size} bytes in {chunk}-byte chunks, fed in 1000-byte pieces.")[
-                                 "sealed"]
-        b.add("stream", f"open-{size}", "stream.open",
-              {"study_key": study_key, "file_id": file_id, "sealed": sealed[size],
-               "piece_size": 777}, f"Open {size} bytes fed in 777-byte pieces.",
-              outputs={"plaintext": plaintext})
+        inputs = {
+            "study_key": study_key,
+            "file_id": file_id,
+            "chunk_log2": log2,
+            "plaintext": plaintext,
+            "piece_size": 1000,
+        }
+        sealed[size] = b.add(
+            "stream",
+            f"seal-{size}",
+            "stream.seal",
+            inputs,
+            f"{size} bytes in {chunk}-byte chunks, fed in 1000-byte pieces.",
+        )["sealed"]
+        b.add(
+            "stream",
+            f"open-{size}",
+            "stream.open",
+            {"study_key": study_key, "file_id": file_id, "sealed": sealed[size], "piece_size": 777},
+            f"Open {size} bytes fed in 777-byte pieces.",
+            outputs={"plaintext": plaintext},
+        )
     many = sealed[3 * chunk + 5]
     raw = bytes.fromhex(many)
     h, sc = stream.HEADER_BYTES, chunk + stream.TAG_BYTES
-    chunks = [raw[h + i * sc: h + (i + 1) * sc] for i in range(4)]
+    chunks = [raw[h + i * sc : h + (i + 1) * sc] for i in range(4)]
     base = {"study_key": study_key, "file_id": file_id}
-    b.add("stream", "open-chunk-random-access", "stream.open_chunk",
-          {**base, "sealed": many, "index": 2},
-          "Chunk 2 opened on its own, as after an HTTP Range read.",
-          outputs={"plaintext": hashlib.shake_256(b"plaintext/12293").digest(12293)[
-              2 * chunk:3 * chunk].hex()})
-    b.add("stream", "open-chunk-last", "stream.open_chunk",
-          {**base, "sealed": many, "index": 3}, "The short last chunk on its own.")
+    b.add(
+        "stream",
+        "open-chunk-random-access",
+        "stream.open_chunk",
+        {**base, "sealed": many, "index": 2},
+        "Chunk 2 opened on its own, as after an HTTP Range read.",
+        outputs={
+            "plaintext": hashlib.shake_256(b"plaintext/12293")
+            .digest(12293)[2 * chunk : 3 * chunk]
+            .hex()
+        },
+    )
+    b.add(
+        "stream",
+        "open-chunk-last",
+        "stream.open_chunk",
+        {**base, "sealed": many, "index": 3},
+        "The short last chunk on its own.",
+    )
     negatives: list[tuple[str, str, str, str]] = [
-        ("tampered-tag", flip(many, h + sc - 1), "AuthenticationFailed",
-         "A bit flipped in chunk 0's tag."),
-        ("tampered-body", flip(many, h + sc + 10), "AuthenticationFailed",
-         "A bit flipped in chunk 1's ciphertext."),
-        ("truncated-at-boundary", raw[: h + 3 * sc].hex(), "TruncatedStream",
-         "The last chunk dropped: chunk 2 was sealed as a middle chunk."),
-        ("truncated-mid-chunk", raw[:-7].hex(), "TruncatedStream",
-         "Seven bytes cut from the 21-byte last chunk: less than a tag is left."),
-        ("truncated-inside-last", raw[:-3].hex(), "AuthenticationFailed",
-         "Three bytes cut from the last chunk: indistinguishable from tampering."),
-        ("truncated-header", raw[:10].hex(), "TruncatedStream",
-         "Only part of the header."),
-        ("reordered", (raw[:h] + chunks[1] + chunks[0] + chunks[2] + chunks[3]).hex(),
-         "AuthenticationFailed", "Chunks 0 and 1 swapped."),
-        ("dropped-middle", (raw[:h] + chunks[0] + chunks[2] + chunks[3]).hex(),
-         "AuthenticationFailed", "Chunk 1 removed."),
-        ("appended", (raw + b"\x00" * 17).hex(), "AuthenticationFailed",
-         "Data after the last chunk."),
+        (
+            "tampered-tag",
+            flip(many, h + sc - 1),
+            "AuthenticationFailed",
+            "A bit flipped in chunk 0's tag.",
+        ),
+        (
+            "tampered-body",
+            flip(many, h + sc + 10),
+            "AuthenticationFailed",
+            "A bit flipped in chunk 1's ciphertext.",
+        ),
+        (
+            "truncated-at-boundary",
+            raw[: h + 3 * sc].hex(),
+            "TruncatedStream",
+            "The last chunk dropped: chunk 2 was sealed as a middle chunk.",
+        ),
+        (
+            "truncated-mid-chunk",
+            raw[:-7].hex(),
+            "TruncatedStream",
+            "Seven bytes cut from the 21-byte last chunk: less than a tag is left.",
+        ),
+        (
+            "truncated-inside-last",
+            raw[:-3].hex(),
+            "AuthenticationFailed",
+            "Three bytes cut from the last chunk: indistinguishable from tampering.",
+        ),
+        ("truncated-header", raw[:10].hex(), "TruncatedStream", "Only part of the header."),
+        (
+            "reordered",
+            (raw[:h] + chunks[1] + chunks[0] + chunks[2] + chunks[3]).hex(),
+            "AuthenticationFailed",
+            "Chunks 0 and 1 swapped.",
+        ),
+        (
+            "dropped-middle",
+            (raw[:h] + chunks[0] + chunks[2] + chunks[3]).hex(),
+            "AuthenticationFailed",
+            "Chunk 1 removed.",
+        ),
+        (
+            "appended",
+            (raw + b"\x00" * 17).hex(),
+            "AuthenticationFailed",
+            "Data after the last chunk.",
+        ),
         ("bad-magic", (b"XPCS" + raw[4:]).hex(), "MalformedEnvelope", "Not a stream header."),
-        ("unknown-version", (raw[:4] + b"\x02" + raw[5:]).hex(), "UnsupportedVersion",
-         "Stream version 2."),
-        ("unknown-alg", (raw[:5] + b"\x07" + raw[6:]).hex(), "UnsupportedVersion",
-         "Algorithm 7."),
-        ("bad-chunk-size", (raw[:6] + b"\x05" + raw[7:]).hex(), "MalformedEnvelope",
-         "A chunk size below 2^12."),
-        ("reserved-byte", (raw[:7] + b"\x01" + raw[8:]).hex(), "MalformedEnvelope",
-         "The reserved header byte is not zero."),
+        (
+            "unknown-version",
+            (raw[:4] + b"\x02" + raw[5:]).hex(),
+            "UnsupportedVersion",
+            "Stream version 2.",
+        ),
+        ("unknown-alg", (raw[:5] + b"\x07" + raw[6:]).hex(), "UnsupportedVersion", "Algorithm 7."),
+        (
+            "bad-chunk-size",
+            (raw[:6] + b"\x05" + raw[7:]).hex(),
+            "MalformedEnvelope",
+            "A chunk size below 2^12.",
+        ),
+        (
+            "reserved-byte",
+            (raw[:7] + b"\x01" + raw[8:]).hex(),
+            "MalformedEnvelope",
+            "The reserved header byte is not zero.",
+        ),
     ]
     for name, data, expect, comment in negatives:
-        b.add("stream", f"open-{name}", "stream.open", {**base, "sealed": data}, comment,
-              expect=expect)
+        b.add(
+            "stream",
+            f"open-{name}",
+            "stream.open",
+            {**base, "sealed": data},
+            comment,
+            expect=expect,
+        )
     other_file = seed("stream-other-file")[:32]
-    other = b.add("stream", "seal-other-file", "stream.seal",
-                  {"study_key": study_key, "file_id": other_file, "chunk_log2": log2,
-                   "plaintext": "00" * (3 * chunk + 5)},
-                  "Another instance of the same study.")["sealed"]
-    other_chunk = bytes.fromhex(other)[h + sc: h + 2 * sc]
+    other = b.add(
+        "stream",
+        "seal-other-file",
+        "stream.seal",
+        {
+            "study_key": study_key,
+            "file_id": other_file,
+            "chunk_log2": log2,
+            "plaintext": "00" * (3 * chunk + 5),
+        },
+        "Another instance of the same study.",
+    )["sealed"]
+    other_chunk = bytes.fromhex(other)[h + sc : h + 2 * sc]
     swapped = raw[:h] + chunks[0] + other_chunk + chunks[2] + chunks[3]
-    b.add("stream", "open-chunk-from-other-file", "stream.open",
-          {**base, "sealed": swapped.hex()},
-          "Chunk 1 replaced by chunk 1 of another file of the same study.",
-          expect="AuthenticationFailed")
-    b.add("stream", "open-other-file-header", "stream.open",
-          {**base, "sealed": other}, "A whole other file served under this file's id.",
-          expect="AuthenticationFailed")
-    b.add("stream", "open-other-study", "stream.open",
-          {"study_key": seed("stream-other-study"), "file_id": file_id, "sealed": many},
-          "The right file opened with another study's key.", expect="AuthenticationFailed")
+    b.add(
+        "stream",
+        "open-chunk-from-other-file",
+        "stream.open",
+        {**base, "sealed": swapped.hex()},
+        "Chunk 1 replaced by chunk 1 of another file of the same study.",
+        expect="AuthenticationFailed",
+    )
+    b.add(
+        "stream",
+        "open-other-file-header",
+        "stream.open",
+        {**base, "sealed": other},
+        "A whole other file served under this file's id.",
+        expect="AuthenticationFailed",
+    )
+    b.add(
+        "stream",
+        "open-other-study",
+        "stream.open",
+        {"study_key": seed("stream-other-study"), "file_id": file_id, "sealed": many},
+        "The right file opened with another study's key.",
+        expect="AuthenticationFailed",
+    )
 
 
 def build_study(b: Builder) -> None:
     account_seed = seed("study-owner")
     study_key, study_id = seed("study-key"), seed("study-id")[:32]
-    wrapped = b.add("study", "key-wrap", "study.key_wrap",
-                    {"account_seed": account_seed, "study_id": study_id,
-                     "study_key": study_key, "seed": seed("study-wrap")},
-                    "The owner's copy of a study key.")["wrapped"]
-    unwrap = {"account_seed": account_seed, "study_id": study_id, "wrapped": wrapped,
-              "expected_study_key": study_key}
-    b.add("study", "key-unwrap", "study.key_unwrap", unwrap, "Unwrapped by its owner.",
-          outputs={"study_key_matches": True})
-    b.add("study", "key-unwrap-other-study", "study.key_unwrap",
-          {**unwrap, "study_id": seed("other-study")[:32]},
-          "A wrapped key served for another study.", expect="AuthenticationFailed")
-    b.add("study", "key-unwrap-other-account", "study.key_unwrap",
-          {**unwrap, "account_seed": seed("someone-else")},
-          "Another account's key.", expect="AuthenticationFailed")
+    wrapped = b.add(
+        "study",
+        "key-wrap",
+        "study.key_wrap",
+        {
+            "account_seed": account_seed,
+            "study_id": study_id,
+            "study_key": study_key,
+            "seed": seed("study-wrap"),
+        },
+        "The owner's copy of a study key.",
+    )["wrapped"]
+    unwrap = {
+        "account_seed": account_seed,
+        "study_id": study_id,
+        "wrapped": wrapped,
+        "expected_study_key": study_key,
+    }
+    b.add(
+        "study",
+        "key-unwrap",
+        "study.key_unwrap",
+        unwrap,
+        "Unwrapped by its owner.",
+        outputs={"study_key_matches": True},
+    )
+    b.add(
+        "study",
+        "key-unwrap-other-study",
+        "study.key_unwrap",
+        {**unwrap, "study_id": seed("other-study")[:32]},
+        "A wrapped key served for another study.",
+        expect="AuthenticationFailed",
+    )
+    b.add(
+        "study",
+        "key-unwrap-other-account",
+        "study.key_unwrap",
+        {**unwrap, "account_seed": seed("someone-else")},
+        "Another account's key.",
+        expect="AuthenticationFailed",
+    )
     meta = "82a44e616d65a8444f455e4a4f484ea24964a3313233"
-    sealed = b.add("study", "metadata-seal", "study.metadata_seal",
-                   {"study_key": study_key, "study_id": study_id, "plaintext": meta,
-                    "seed": seed("metadata")}, "A metadata box.")["sealed"]
+    sealed = b.add(
+        "study",
+        "metadata-seal",
+        "study.metadata_seal",
+        {"study_key": study_key, "study_id": study_id, "plaintext": meta, "seed": seed("metadata")},
+        "A metadata box.",
+    )["sealed"]
     mo = {"study_key": study_key, "study_id": study_id, "sealed": sealed}
-    b.add("study", "metadata-open", "study.metadata_open", mo, "Opened.",
-          outputs={"plaintext": meta})
-    b.add("study", "metadata-other-study", "study.metadata_open",
-          {**mo, "study_id": seed("other-study")[:32]},
-          "A box moved to another study.", expect="AuthenticationFailed")
-    b.add("study", "metadata-tampered", "study.metadata_open",
-          {**mo, "sealed": flip(sealed, len(bytes.fromhex(sealed)) - 3)},
-          "One bit flipped.", expect="AuthenticationFailed")
-    b.add("study", "metadata-unknown-version", "study.metadata_open",
-          {**mo, "sealed": edit_field(sealed, 1, 7)}, "Version 7.", expect="UnsupportedVersion")
-    b.add("study", "metadata-wrong-kind", "study.metadata_open",
-          {**mo, "sealed": edit_field(sealed, 0, 6)}, "A manifest kind where a metadata box "
-          "belongs.", expect="MalformedEnvelope")
-    entries = [{"file_id": seed(f"entry-{n}")[:32], "plaintext_size": 1000 * n,
-                "ciphertext_size": 1000 * n + 40, "ciphertext_hash": seed(f"hash-{n}"),
-                "series_uid": "1.2.840.113619.2.1", "instance_uid": f"1.2.840.113619.2.1.{n}"}
-               for n in range(3)]
-    manifest = b.add("study", "manifest-seal", "study.manifest_seal",
-                     {"study_key": study_key, "study_id": study_id, "manifest_version": 2,
-                      "entries": entries, "signer_seed": account_seed,
-                      "seed": seed("manifest")}, "A signed, encrypted manifest.")["sealed"]
-    mo = {"study_key": study_key, "study_id": study_id, "sealed": manifest,
-          "trusted_signer_seeds": [account_seed]}
-    b.add("study", "manifest-open", "study.manifest_open", mo,
-          "Opened, signature checked against the owner.")
-    b.add("study", "manifest-untrusted-signer", "study.manifest_open",
-          {**mo, "trusted_signer_seeds": [seed("someone-else")]},
-          "Signed by someone the reader does not trust.", expect="AuthenticationFailed")
-    b.add("study", "manifest-other-study", "study.manifest_open",
-          {**mo, "study_id": seed("other-study")[:32]},
-          "Served for another study.", expect="AuthenticationFailed")
-    b.add("study", "manifest-rolled-back", "study.manifest_open",
-          {**mo, "sealed": edit_field(manifest, 3, 1)},
-          "The header claims version 1 of a version-2 manifest.", expect="AuthenticationFailed")
-    b.add("study", "uid-tag", "study.uid_tag",
-          {"account_seed": account_seed, "study_instance_uid": "1.2.840.113619.2.55.3"},
-          "The owner's keyed tag of a StudyInstanceUID.")
+    b.add(
+        "study", "metadata-open", "study.metadata_open", mo, "Opened.", outputs={"plaintext": meta}
+    )
+    b.add(
+        "study",
+        "metadata-other-study",
+        "study.metadata_open",
+        {**mo, "study_id": seed("other-study")[:32]},
+        "A box moved to another study.",
+        expect="AuthenticationFailed",
+    )
+    b.add(
+        "study",
+        "metadata-tampered",
+        "study.metadata_open",
+        {**mo, "sealed": flip(sealed, len(bytes.fromhex(sealed)) - 3)},
+        "One bit flipped.",
+        expect="AuthenticationFailed",
+    )
+    b.add(
+        "study",
+        "metadata-unknown-version",
+        "study.metadata_open",
+        {**mo, "sealed": edit_field(sealed, 1, 7)},
+        "Version 7.",
+        expect="UnsupportedVersion",
+    )
+    b.add(
+        "study",
+        "metadata-wrong-kind",
+        "study.metadata_open",
+        {**mo, "sealed": edit_field(sealed, 0, 6)},
+        "A manifest kind where a metadata box belongs.",
+        expect="MalformedEnvelope",
+    )
+    entries = [
+        {
+            "file_id": seed(f"entry-{n}")[:32],
+            "plaintext_size": 1000 * n,
+            "ciphertext_size": 1000 * n + 40,
+            "ciphertext_hash": seed(f"hash-{n}"),
+            "series_uid": "1.2.840.113619.2.1",
+            "instance_uid": f"1.2.840.113619.2.1.{n}",
+        }
+        for n in range(3)
+    ]
+    manifest = b.add(
+        "study",
+        "manifest-seal",
+        "study.manifest_seal",
+        {
+            "study_key": study_key,
+            "study_id": study_id,
+            "manifest_version": 2,
+            "entries": entries,
+            "signer_seed": account_seed,
+            "seed": seed("manifest"),
+        },
+        "A signed, encrypted manifest.",
+    )["sealed"]
+    mo = {
+        "study_key": study_key,
+        "study_id": study_id,
+        "sealed": manifest,
+        "trusted_signer_seeds": [account_seed],
+    }
+    b.add(
+        "study",
+        "manifest-open",
+        "study.manifest_open",
+        mo,
+        "Opened, signature checked against the owner.",
+    )
+    b.add(
+        "study",
+        "manifest-untrusted-signer",
+        "study.manifest_open",
+        {**mo, "trusted_signer_seeds": [seed("someone-else")]},
+        "Signed by someone the reader does not trust.",
+        expect="AuthenticationFailed",
+    )
+    b.add(
+        "study",
+        "manifest-other-study",
+        "study.manifest_open",
+        {**mo, "study_id": seed("other-study")[:32]},
+        "Served for another study.",
+        expect="AuthenticationFailed",
+    )
+    b.add(
+        "study",
+        "manifest-rolled-back",
+        "study.manifest_open",
+        {**mo, "sealed": edit_field(manifest, 3, 1)},
+        "The header claims version 1 of a version-2 manifest.",
+        expect="AuthenticationFailed",
+    )
+    b.add(
+        "study",
+        "uid-tag",
+        "study.uid_tag",
+        {"account_seed": account_seed, "study_instance_uid": "1.2.840.113619.2.55.3"},
+        "The owner's keyed tag of a StudyInstanceUID.",
+    )
 
 
 def build_grant(b: Builder) -> None:
     granter, recipient = seed("granter"), seed("recipient")
     recipient_pub = runner.account_from_seed(recipient).public.encoded.hex()
     study_key, study_id = seed("grant-study-key"), seed("grant-study-id")[:32]
-    grant = b.add("grant", "seal", "grant.seal",
-                  {"granter_seed": granter, "recipient_public_keys": recipient_pub,
-                   "study_id": study_id, "study_key": study_key, "permission": 2,
-                   "expires_at": 1_900_000_000, "seed": seed("grant")},
-                  "Download permission until 2030-03-17.")["grant"]
+    grant = b.add(
+        "grant",
+        "seal",
+        "grant.seal",
+        {
+            "granter_seed": granter,
+            "recipient_public_keys": recipient_pub,
+            "study_id": study_id,
+            "study_key": study_key,
+            "permission": 2,
+            "expires_at": 1_900_000_000,
+            "seed": seed("grant"),
+        },
+        "Download permission until 2030-03-17.",
+    )["grant"]
     go = {"grant": grant, "recipient_seed": recipient, "expected_study_key": study_key}
     b.add("grant", "open", "grant.open", go, "Opened by its recipient.")
-    b.add("grant", "open-wrong-recipient", "grant.open", {**go, "recipient_seed": granter},
-          "Opened by another account.", expect="NoMatchingKey")
-    b.add("grant", "open-permission-raised", "grant.open",
-          {**go, "grant": edit_field(grant, 5, 4)},
-          "The server raises Download to Admin: the signature breaks.",
-          expect="AuthenticationFailed")
-    b.add("grant", "open-expiry-extended", "grant.open",
-          {**go, "grant": edit_field(grant, 6, 0)},
-          "The server removes the expiry: the signature breaks.",
-          expect="AuthenticationFailed")
-    b.add("grant", "open-tampered-ciphertext", "grant.open",
-          {**go, "grant": edit_field(grant, 9, bytes(48))},
-          "The sealed key replaced.", expect="AuthenticationFailed")
-    b.add("grant", "open-unknown-permission", "grant.open",
-          {**go, "grant": edit_field(grant, 5, 9)}, "Permission 9 is not defined.",
-          expect="MalformedEnvelope")
-    b.add("grant", "open-non-canonical", "grant.open", {**go, "grant": widen_kind(grant)},
-          "The kind as uint8.", expect="MalformedEnvelope")
+    b.add(
+        "grant",
+        "open-wrong-recipient",
+        "grant.open",
+        {**go, "recipient_seed": granter},
+        "Opened by another account.",
+        expect="NoMatchingKey",
+    )
+    b.add(
+        "grant",
+        "open-permission-raised",
+        "grant.open",
+        {**go, "grant": edit_field(grant, 5, 4)},
+        "The server raises Download to Admin: the signature breaks.",
+        expect="AuthenticationFailed",
+    )
+    b.add(
+        "grant",
+        "open-expiry-extended",
+        "grant.open",
+        {**go, "grant": edit_field(grant, 6, 0)},
+        "The server removes the expiry: the signature breaks.",
+        expect="AuthenticationFailed",
+    )
+    b.add(
+        "grant",
+        "open-tampered-ciphertext",
+        "grant.open",
+        {**go, "grant": edit_field(grant, 9, bytes(48))},
+        "The sealed key replaced.",
+        expect="AuthenticationFailed",
+    )
+    b.add(
+        "grant",
+        "open-unknown-permission",
+        "grant.open",
+        {**go, "grant": edit_field(grant, 5, 9)},
+        "Permission 9 is not defined.",
+        expect="MalformedEnvelope",
+    )
+    b.add(
+        "grant",
+        "open-non-canonical",
+        "grant.open",
+        {**go, "grant": widen_kind(grant)},
+        "The kind as uint8.",
+        expect="MalformedEnvelope",
+    )
 
 
 def build_link(b: Builder) -> None:
@@ -395,79 +825,205 @@ def build_link(b: Builder) -> None:
     secret = c.LinkSecret(bytes.fromhex(seed("link-secret")))
     plain = c.encode_fragment(secret, password_required=False)
     locked = c.encode_fragment(secret, password_required=True)
-    b.add("link", "fragment", "link.fragment", {"fragment": "#" + plain},
-          "A fragment with no password.")
-    b.add("link", "fragment-password", "link.fragment", {"fragment": locked},
-          "The password flag.")
-    b.add("link", "fragment-truncated", "link.fragment", {"fragment": plain[:-3]},
-          "Characters missing from the end.", expect="MalformedEnvelope")
-    b.add("link", "fragment-unknown-version", "link.fragment",
-          {"fragment": "Ag" + plain[2:]}, "Fragment version 2.", expect="UnsupportedVersion")
-    b.add("link", "fragment-bad-char", "link.fragment",
-          {"fragment": plain[:10] + "+" + plain[11:]}, "A character outside base64url.",
-          expect="MalformedEnvelope")
+    b.add(
+        "link",
+        "fragment",
+        "link.fragment",
+        {"fragment": "#" + plain},
+        "A fragment with no password.",
+    )
+    b.add("link", "fragment-password", "link.fragment", {"fragment": locked}, "The password flag.")
+    b.add(
+        "link",
+        "fragment-truncated",
+        "link.fragment",
+        {"fragment": plain[:-3]},
+        "Characters missing from the end.",
+        expect="MalformedEnvelope",
+    )
+    b.add(
+        "link",
+        "fragment-unknown-version",
+        "link.fragment",
+        {"fragment": "Ag" + plain[2:]},
+        "Fragment version 2.",
+        expect="UnsupportedVersion",
+    )
+    b.add(
+        "link",
+        "fragment-bad-char",
+        "link.fragment",
+        {"fragment": plain[:10] + "+" + plain[11:]},
+        "A character outside base64url.",
+        expect="MalformedEnvelope",
+    )
     last = plain[-1]
-    b.add("link", "fragment-non-canonical", "link.fragment",
-          {"fragment": plain[:-1] + ("B" if last == "A" else chr(ord(last) ^ 1))},
-          "The spare bits of the last character set.", expect="MalformedEnvelope")
-    b.add("link", "access", "link.access", {"fragment": plain},
-          "Access key and server verifier without a password.")
-    b.add("link", "access-password", "link.access", {"fragment": locked, "password": "tulip"},
-          "With a link password (Argon2id, salt derived from the secret).")
-    envelope = b.add("link", "seal", "link.seal",
-                     {"creator_seed": creator, "fragment": plain, "link_id": link_id,
-                      "study_id": study_id, "study_key": study_key, "permission": 1,
-                      "expires_at": 0, "seed": seed("link-seal")},
-                     "A view-only link that never expires.")["envelope"]
-    lo = {"envelope": envelope, "link_id": link_id, "fragment": plain,
-          "expected_study_key": study_key}
+    b.add(
+        "link",
+        "fragment-non-canonical",
+        "link.fragment",
+        {"fragment": plain[:-1] + ("B" if last == "A" else chr(ord(last) ^ 1))},
+        "The spare bits of the last character set.",
+        expect="MalformedEnvelope",
+    )
+    b.add(
+        "link",
+        "access",
+        "link.access",
+        {"fragment": plain},
+        "Access key and server verifier without a password.",
+    )
+    b.add(
+        "link",
+        "access-password",
+        "link.access",
+        {"fragment": locked, "password": "tulip"},
+        "With a link password (Argon2id, salt derived from the secret).",
+    )
+    envelope = b.add(
+        "link",
+        "seal",
+        "link.seal",
+        {
+            "creator_seed": creator,
+            "fragment": plain,
+            "link_id": link_id,
+            "study_id": study_id,
+            "study_key": study_key,
+            "permission": 1,
+            "expires_at": 0,
+            "seed": seed("link-seal"),
+        },
+        "A view-only link that never expires.",
+    )["envelope"]
+    lo = {
+        "envelope": envelope,
+        "link_id": link_id,
+        "fragment": plain,
+        "expected_study_key": study_key,
+    }
     b.add("link", "open", "link.open", lo, "Opened from the fragment.")
-    b.add("link", "open-other-link-id", "link.open", {**lo, "link_id": seed("x")[:32]},
-          "An envelope served for another link.", expect="AuthenticationFailed")
-    b.add("link", "open-permission-raised", "link.open",
-          {**lo, "envelope": edit_field(envelope, 4, 2)},
-          "View raised to Download by the server.", expect="AuthenticationFailed")
-    other = c.encode_fragment(c.LinkSecret(bytes.fromhex(seed("other-secret"))),
-                              password_required=False)
-    b.add("link", "open-wrong-secret", "link.open", {**lo, "fragment": other},
-          "A different secret.", expect="AuthenticationFailed")
-    protected = b.add("link", "seal-password", "link.seal",
-                      {"creator_seed": creator, "fragment": locked, "password": "tulip",
-                       "link_id": link_id, "study_id": study_id, "study_key": study_key,
-                       "permission": 2, "expires_at": 1_900_000_000,
-                       "seed": seed("link-seal-pw")},
-                      "A password-protected download link.")["envelope"]
+    b.add(
+        "link",
+        "open-other-link-id",
+        "link.open",
+        {**lo, "link_id": seed("x")[:32]},
+        "An envelope served for another link.",
+        expect="AuthenticationFailed",
+    )
+    b.add(
+        "link",
+        "open-permission-raised",
+        "link.open",
+        {**lo, "envelope": edit_field(envelope, 4, 2)},
+        "View raised to Download by the server.",
+        expect="AuthenticationFailed",
+    )
+    other = c.encode_fragment(
+        c.LinkSecret(bytes.fromhex(seed("other-secret"))), password_required=False
+    )
+    b.add(
+        "link",
+        "open-wrong-secret",
+        "link.open",
+        {**lo, "fragment": other},
+        "A different secret.",
+        expect="AuthenticationFailed",
+    )
+    protected = b.add(
+        "link",
+        "seal-password",
+        "link.seal",
+        {
+            "creator_seed": creator,
+            "fragment": locked,
+            "password": "tulip",
+            "link_id": link_id,
+            "study_id": study_id,
+            "study_key": study_key,
+            "permission": 2,
+            "expires_at": 1_900_000_000,
+            "seed": seed("link-seal-pw"),
+        },
+        "A password-protected download link.",
+    )["envelope"]
     po = {**lo, "envelope": protected, "fragment": locked, "password": "tulip"}
     b.add("link", "open-password", "link.open", po, "The right password.")
-    b.add("link", "open-wrong-password", "link.open", {**po, "password": "tulips"},
-          "A wrong link password.", expect="AuthenticationFailed")
+    b.add(
+        "link",
+        "open-wrong-password",
+        "link.open",
+        {**po, "password": "tulips"},
+        "A wrong link password.",
+        expect="AuthenticationFailed",
+    )
 
 
 def build_envelope(b: Builder) -> None:
     public = runner.account_from_seed(seed("envelope")).public.encoded.hex()
-    b.add("envelope", "public-keys-wrong-kind", "account.public_keys_open",
-          {"public_keys": edit_field(public, 0, 2)}, "A key-slot kind.",
-          expect="MalformedEnvelope")
-    b.add("envelope", "public-keys-short-key", "account.public_keys_open",
-          {"public_keys": edit_field(public, 2, bytes(31))}, "A 31-byte key.",
-          expect="MalformedEnvelope")
-    b.add("envelope", "public-keys-extra-field", "account.public_keys_open",
-          {"public_keys": msgspec.msgpack.encode(
-              [*msgspec.msgpack.decode(bytes.fromhex(public)), 0]).hex()},
-          "An unknown sixth field.", expect="MalformedEnvelope")
-    b.add("envelope", "public-keys-map", "account.public_keys_open",
-          {"public_keys": msgspec.msgpack.encode({"kind": 1}).hex()},
-          "A map where an array belongs.", expect="MalformedEnvelope")
-    b.add("envelope", "public-keys-empty", "account.public_keys_open",
-          {"public_keys": ""}, "No bytes at all.", expect="MalformedEnvelope")
-    b.add("envelope", "public-keys-str-for-bin", "account.public_keys_open",
-          {"public_keys": edit_field(public, 2, "x" * 32)},
-          "A string where bytes belong.", expect="MalformedEnvelope")
+    b.add(
+        "envelope",
+        "public-keys-wrong-kind",
+        "account.public_keys_open",
+        {"public_keys": edit_field(public, 0, 2)},
+        "A key-slot kind.",
+        expect="MalformedEnvelope",
+    )
+    b.add(
+        "envelope",
+        "public-keys-short-key",
+        "account.public_keys_open",
+        {"public_keys": edit_field(public, 2, bytes(31))},
+        "A 31-byte key.",
+        expect="MalformedEnvelope",
+    )
+    b.add(
+        "envelope",
+        "public-keys-extra-field",
+        "account.public_keys_open",
+        {
+            "public_keys": msgspec.msgpack.encode(
+                [*msgspec.msgpack.decode(bytes.fromhex(public)), 0]
+            ).hex()
+        },
+        "An unknown sixth field.",
+        expect="MalformedEnvelope",
+    )
+    b.add(
+        "envelope",
+        "public-keys-map",
+        "account.public_keys_open",
+        {"public_keys": msgspec.msgpack.encode({"kind": 1}).hex()},
+        "A map where an array belongs.",
+        expect="MalformedEnvelope",
+    )
+    b.add(
+        "envelope",
+        "public-keys-empty",
+        "account.public_keys_open",
+        {"public_keys": ""},
+        "No bytes at all.",
+        expect="MalformedEnvelope",
+    )
+    b.add(
+        "envelope",
+        "public-keys-str-for-bin",
+        "account.public_keys_open",
+        {"public_keys": edit_field(public, 2, "x" * 32)},
+        "A string where bytes belong.",
+        expect="MalformedEnvelope",
+    )
 
 
 BUILDERS: tuple[Callable[[Builder], None], ...] = (
-    build_kdf, build_account, build_recovery, build_stream, build_study, build_grant,
-    build_link, build_envelope,
+    build_kdf,
+    build_account,
+    build_recovery,
+    build_stream,
+    build_study,
+    build_grant,
+    build_link,
+    build_envelope,
 )
 
 

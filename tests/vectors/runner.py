@@ -9,12 +9,14 @@ error class named by ``expect``: any other exception is a failure of the runner'
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import securepacs.crypto as c
 from securepacs.crypto import account, kdf, link, recovery, share, stream, study
 from securepacs.crypto._random import SeededRandom
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 Inputs = dict[str, Any]
 Outputs = dict[str, Any]
@@ -144,7 +146,9 @@ def op_stream_open_chunk(i: Inputs) -> Outputs:
     index = i["index"]
     offset, length = opener.chunk_span(index, total)
     last = index == opener.chunk_count(total) - 1
-    return {"plaintext": opener.open_chunk(index, sealed[offset : offset + length], last=last).hex()}
+    return {
+        "plaintext": opener.open_chunk(index, sealed[offset : offset + length], last=last).hex()
+    }
 
 
 def op_study_key_wrap(i: Inputs) -> Outputs:
@@ -329,8 +333,11 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     if expect != "ok":
         return {"name": name, "ok": False, "detail": f"expected {expect}, succeeded"}
     if outputs != case["outputs"]:
-        wrong = sorted(k for k in set(outputs) | set(case["outputs"]) if
-                       outputs.get(k) != case["outputs"].get(k))
+        wrong = sorted(
+            k
+            for k in set(outputs) | set(case["outputs"])
+            if outputs.get(k) != case["outputs"].get(k)
+        )
         return {"name": name, "ok": False, "detail": f"outputs differ: {wrong}"}
     return {"name": name, "ok": True, "detail": "ok"}
 
