@@ -8,7 +8,7 @@ py := venv / "bin/python"
 
 # Build what is needed and serve SecurePACS on http://127.0.0.1:8000.
 run: setup wasm
-    {{py}} -m securepacs.devserve --host 127.0.0.1 --port 8000
+    {{py}} wasm/serve.py --host 127.0.0.1 --port 8000
 
 # Everything CI runs: lint, types, then the whole test suite (CPython, Pyodide in Node, Chromium).
 test: setup wasm check

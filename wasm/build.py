@@ -7,6 +7,7 @@ The output is a static tree that a plain file server can hand to a Web Worker un
   import maps do not reach workers and there is no bundler in this path;
 - ``wheels/``: the msgspec wheel for Pyodide (pinned by SHA-256 in ``lock.json``) and a
   pure-Python wheel holding only the packages in :data:`BROWSER_PACKAGES`;
+- ``worker.mjs``: the module Worker that boots all of the above and runs Python calls;
 - ``manifest.json``: every artifact with its SHA-256 and size, plus the load order.
 
 Run ``python wasm/build.py`` to build (idempotent: unchanged files are not rewritten) or
@@ -437,6 +438,11 @@ def _pyodide_artifacts() -> list[Artifact]:
     return artifacts
 
 
+def _worker_artifact() -> Artifact:
+    # The worker that boots this runtime travels with it, so every page loads the same boot code.
+    return Artifact("worker.mjs", (WASM_DIR / "worker.mjs").read_bytes())
+
+
 def _manifest(artifacts: list[Artifact], wheel_paths: list[str]) -> Artifact:
     manifest = {
         "format": MANIFEST_FORMAT,
@@ -459,7 +465,7 @@ def _manifest(artifacts: list[Artifact], wheel_paths: list[str]) -> Artifact:
 
 def planned_artifacts(pinned_wheels: list[Path]) -> list[Artifact]:
     """Everything ``wasm/dist`` must contain, manifest last."""
-    artifacts = [*_pyodide_artifacts(), *_libsodium_artifacts()]
+    artifacts = [*_pyodide_artifacts(), *_libsodium_artifacts(), _worker_artifact()]
     wheel_artifacts = [Artifact(f"wheels/{path.name}", path.read_bytes()) for path in pinned_wheels]
     wheel_artifacts.append(build_browser_wheel())
     artifacts.extend(wheel_artifacts)

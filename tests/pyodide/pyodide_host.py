@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import functools
 import json
-import mimetypes
 import os
 import shutil
 import subprocess
 import sys
-import threading
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, NoReturn
 
 import pytest
+
+# wasm/serve.py is a script beside the build, not a package; its server is the one tests use.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "wasm"))
+from serve import CSP, StaticSite, serve_in_thread
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -58,12 +58,7 @@ CHROMIUM: Final = Path("/usr/bin/chromium")
 NODE_TIMEOUT_SECONDS: Final = 300
 CHROMIUM_TIMEOUT_SECONDS: Final = 300
 
-# The policy the production server sends: no inline script, no eval, wasm allowed, workers only
-# from our own origin. The smoke test proves the runtime boots under it.
-BROWSER_CSP: Final = (
-    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; "
-    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
-)
+BROWSER_CSP: Final = CSP
 
 
 class GuestCallFailed(AssertionError):
@@ -167,83 +162,6 @@ def run_in_chromium_at(
     )
 
 
-# --- the static site ------------------------------------------------------------------------
-
-
-class StaticSite(ThreadingHTTPServer):
-    """Serves the test page at ``/`` and ``wasm/dist`` at ``/dist/``, with the production CSP."""
-
-    daemon_threads = True
-
-    def __init__(self, page_dir: Path, dist_dir: Path) -> None:
-        self.page_dir = page_dir.resolve()
-        self.dist_dir = dist_dir.resolve()
-        super().__init__(("127.0.0.1", 0), _StaticHandler)
-
-    @property
-    def base_url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}/"
-
-    def resolve(self, url_path: str) -> Path | None:
-        """The file behind ``url_path``, or None when it is absent or outside the roots."""
-        relative = url_path.split("?", 1)[0].split("#", 1)[0].lstrip("/")
-        root = self.page_dir
-        if relative == "dist" or relative.startswith("dist/"):
-            root, relative = self.dist_dir, relative.removeprefix("dist").lstrip("/")
-        candidate = (root / (relative or "index.html")).resolve()
-        if not candidate.is_relative_to(root) or not candidate.is_file():
-            return None
-        return candidate
-
-
-_CONTENT_TYPES: Final = {
-    # Browsers refuse module scripts without a JavaScript type, and streaming wasm compilation
-    # needs application/wasm; the stdlib table does not know .mjs everywhere.
-    ".mjs": "text/javascript",
-    ".js": "text/javascript",
-    ".wasm": "application/wasm",
-    ".json": "application/json",
-    ".html": "text/html; charset=utf-8",
-    ".whl": "application/octet-stream",
-    ".zip": "application/zip",
-}
-
-
-class _StaticHandler(BaseHTTPRequestHandler):
-    server: StaticSite
-
-    def do_GET(self) -> None:
-        path = self.server.resolve(self.path)
-        if path is None:
-            self.send_error(HTTPStatus.NOT_FOUND)
-            return
-        body = path.read_bytes()
-        content_type = _CONTENT_TYPES.get(path.suffix) or (
-            mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        )
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Content-Security-Policy", BROWSER_CSP)
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        # Request lines would only clutter pytest's captured output.
-        del format, args
-
-
 def serve_static_site() -> Iterator[StaticSite]:
-    """Run a :class:`StaticSite` on an ephemeral port of 127.0.0.1 until the generator closes."""
-    site = StaticSite(BROWSER_DIR, DIST_DIR)
-    thread = threading.Thread(target=site.serve_forever, name="pyodide-static-site", daemon=True)
-    thread.start()
-    try:
-        yield site
-    finally:
-        site.shutdown()
-        site.server_close()
-        thread.join(timeout=10)
+    """The test page at ``/`` and ``wasm/dist`` at ``/dist/`` on an ephemeral port of 127.0.0.1."""
+    yield from serve_in_thread(StaticSite({"/": BROWSER_DIR, "/dist/": DIST_DIR}))

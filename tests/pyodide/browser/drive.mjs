@@ -7,22 +7,8 @@
 // worker's Python output, browser console messages and errors go to stderr. Any CSP violation
 // fails the run, because the page exists to prove the runtime works under the production policy.
 
-import { createRequire } from "node:module";
+import { launchChromium } from "./chromium.mjs";
 
-// playwright-core is pinned in wasm/package.json and installed by wasm/build.py (npm ci).
-const require = createRequire(new URL("../../../wasm/package.json", import.meta.url));
-const { chromium } = require("playwright-core");
-
-// Playwright's own browser download does not work here; the Debian build needs these flags.
-const CHROMIUM_FLAGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const CALL_TIMEOUT_MS = 240_000;
 
 // A failure the driver explains itself; anything else is reported with its stack.
@@ -48,7 +34,7 @@ async function main() {
   }
   const request = await readStdin();
   const started = performance.now();
-  const browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_FLAGS });
+  const browser = await launchChromium(executablePath);
   try {
     const page = await browser.newPage();
     // The runtime must be proven under the policy, so every script it loads must carry one.

@@ -10,7 +10,7 @@ document.addEventListener("securitypolicyviolation", (event) => {
   violations.push(`page: ${event.violatedDirective} blocked ${event.blockedURI || "inline"}`);
 });
 
-const worker = new Worker(new URL("./worker.mjs", import.meta.url), { type: "module" });
+const worker = new Worker(new URL("/dist/worker.mjs", import.meta.url), { type: "module" });
 const pending = new Map();
 let nextId = 1;
 

@@ -1,5 +1,6 @@
 // Module Web Worker: boots Pyodide, msgspec, our wheel and libsodium.js from /dist/, as the client
-// worker will, then runs one Python call per message.
+// worker will, then runs one Python call per message. wasm/build.py ships it as dist/worker.mjs;
+// the protocol self-test (`just run`) and the Chromium tests both drive it.
 //
 // Message in:  {id, request: {files, module, function, argument}}
 // Message out: {id, ok: true, value, stdout} or {id, ok: false, error, stdout}

@@ -1,0 +1,174 @@
+"""A static file server with the production security headers, and the protocol self-test.
+
+``python wasm/serve.py`` (what ``just run`` starts until the Litestar server lands) serves, on
+http://127.0.0.1:8000, a page that boots the same Pyodide runtime the app will use and runs
+every protocol test vector and the Wycheproof primitive vectors in the visitor's own browser.
+The Chromium tests use :class:`StaticSite` with their own page. Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import mimetypes
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+__all__ = ("CSP", "StaticSite", "serve_in_thread")
+
+WASM_DIR: Final = Path(__file__).resolve().parent
+PROJECT_DIR: Final = WASM_DIR.parent
+VECTORS_DIR: Final = PROJECT_DIR / "tests" / "vectors"
+WYCHEPROOF_DIR: Final = PROJECT_DIR.parent / "shared" / "vectors" / "wycheproof"
+
+# The policy the production server sends: no inline script, no eval, wasm allowed, workers and
+# every other fetch only from our own origin.
+CSP: Final = (
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+_CONTENT_TYPES: Final = {
+    # Browsers refuse module scripts without a JavaScript type, and streaming wasm compilation
+    # needs application/wasm; the stdlib table does not know .mjs everywhere.
+    ".mjs": "text/javascript",
+    ".js": "text/javascript",
+    ".wasm": "application/wasm",
+    ".json": "application/json",
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".py": "text/plain; charset=utf-8",
+    ".whl": "application/octet-stream",
+    ".zip": "application/zip",
+}
+
+
+class StaticSite(ThreadingHTTPServer):
+    """Serves folders under URL prefixes (``{"/": page, "/dist/": dist}``) plus generated files."""
+
+    daemon_threads = True
+
+    def __init__(
+        self,
+        mounts: Mapping[str, Path],
+        generated: Mapping[str, bytes] | None = None,
+        address: tuple[str, int] = ("127.0.0.1", 0),
+    ) -> None:
+        # Longest prefix first, so "/dist/" wins over "/".
+        self.mounts = sorted(
+            ((prefix, root.resolve()) for prefix, root in mounts.items()),
+            key=lambda item: -len(item[0]),
+        )
+        self.generated = dict(generated or {})
+        super().__init__(address, _Handler)
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port/`` of the bound socket."""
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}/"
+
+    def resolve(self, url_path: str) -> Path | None:
+        """The file behind ``url_path``, or None when it is absent or outside every mount."""
+        path = url_path.split("?", 1)[0].split("#", 1)[0]
+        for prefix, root in self.mounts:
+            if path == prefix.rstrip("/") or path.startswith(prefix):
+                relative = path[len(prefix) :].lstrip("/") or "index.html"
+                candidate = (root / relative).resolve()
+                if candidate.is_relative_to(root) and candidate.is_file():
+                    return candidate
+                return None
+        return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: StaticSite
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        body = self.server.generated.get(path)
+        suffix = Path(path).suffix
+        if body is None:
+            file = self.server.resolve(self.path)
+            if file is None:
+                self.send_error(HTTPStatus.NOT_FOUND)
+                return
+            body, suffix = file.read_bytes(), file.suffix
+        content_type = _CONTENT_TYPES.get(suffix) or (
+            mimetypes.guess_type(f"x{suffix}")[0] or "application/octet-stream"
+        )
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Security-Policy", CSP)
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        # Access logs would carry request paths; this server logs nothing at all.
+        del format, args
+
+
+def serve_in_thread(site: StaticSite) -> Iterator[StaticSite]:
+    """Run ``site`` in a daemon thread until the generator closes."""
+    thread = threading.Thread(target=site.serve_forever, name="static-site", daemon=True)
+    thread.start()
+    try:
+        yield site
+    finally:
+        site.shutdown()
+        site.server_close()
+        thread.join(timeout=10)
+
+
+def selftest_files() -> dict[str, bytes]:
+    """The self-test's data: every vector case in one file, the runners, Wycheproof if present."""
+    cases = [
+        json.loads(path.read_text(encoding="utf-8"))
+        for path in sorted(VECTORS_DIR.glob("*/*.json"))
+    ]
+    files = {
+        "/selftest/cases.json": json.dumps(cases).encode("utf-8"),
+        "/selftest/runner.py": (VECTORS_DIR / "runner.py").read_bytes(),
+        "/selftest/wycheproof_runner.py": (VECTORS_DIR / "wycheproof_runner.py").read_bytes(),
+    }
+    names = sorted(p.stem for p in WYCHEPROOF_DIR.glob("*_test.json"))
+    files["/selftest/wycheproof.json"] = json.dumps(names).encode("utf-8")
+    for name in names:
+        files[f"/selftest/wycheproof/{name}.json"] = (WYCHEPROOF_DIR / f"{name}.json").read_bytes()
+    return files
+
+
+def main() -> None:
+    """Serve the protocol self-test until interrupted."""
+    parser = argparse.ArgumentParser(description="Serve the SecurePACS protocol self-test.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args()
+    if not (WASM_DIR / "dist" / "manifest.json").is_file():
+        raise SystemExit("wasm/dist is missing: run `python wasm/build.py` (or `just run`) first")
+    site = StaticSite(
+        {"/": WASM_DIR / "selftest", "/dist/": WASM_DIR / "dist"},
+        selftest_files(),
+        (args.host, args.port),
+    )
+    print(f"SecurePACS protocol self-test on {site.base_url} (Ctrl-C stops it)", flush=True)
+    try:
+        site.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        site.server_close()
+
+
+if __name__ == "__main__":
+    main()
