@@ -62,6 +62,7 @@ from securepacs.crypto.link import (
     OpenedLink,
     encode_fragment,
     link_access,
+    link_info,
     link_verifier,
     new_link_id,
     new_link_secret,
@@ -92,6 +93,7 @@ from securepacs.crypto.stream import (
     StreamSealer,
     ciphertext_size,
     new_file_id,
+    open_instance,
     open_stream,
 )
 from securepacs.crypto.study import (
@@ -158,6 +160,7 @@ __all__ = (
     "grant_info",
     "key_uid",
     "link_access",
+    "link_info",
     "link_verifier",
     "new_file_id",
     "new_kdf_params",
@@ -167,6 +170,7 @@ __all__ = (
     "new_study_id",
     "new_study_key",
     "open_grant",
+    "open_instance",
     "open_link",
     "open_manifest",
     "open_metadata",

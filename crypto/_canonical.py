@@ -70,7 +70,8 @@ def decode(data: bytes, decoder: msgspec.msgpack.Decoder[T], kind: int) -> T:
         raise MalformedEnvelope
     try:
         head = _HEAD_DECODER.decode(data)
-    except msgspec.DecodeError:
+    # Deeply nested arrays exhaust msgspec's recursion limit before any type check applies.
+    except (msgspec.DecodeError, RecursionError):
         raise MalformedEnvelope from None
     if head.kind != kind:
         raise MalformedEnvelope
@@ -78,7 +79,7 @@ def decode(data: bytes, decoder: msgspec.msgpack.Decoder[T], kind: int) -> T:
         raise UnsupportedVersion
     try:
         value = decoder.decode(data)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         raise MalformedEnvelope from None
     if _ENCODER.encode(value) != data:
         raise MalformedEnvelope

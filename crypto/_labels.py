@@ -24,6 +24,7 @@ FINGERPRINT: Final = "securepacs/v1/fingerprint"
 
 # Studies (protocol.md §6).
 STUDY_KEY_WRAP_AD: Final = "securepacs/v1/study-key-wrap"
+OWNER_WRAP_KEY: Final = "securepacs/v1/owner-wrap-key"
 STUDY_UID_TAG: Final = "securepacs/v1/study-uid-tag"
 METADATA_KEY: Final = "securepacs/v1/metadata-key"
 METADATA_AD: Final = "securepacs/v1/metadata"

@@ -77,6 +77,8 @@ SLOT_PASSKEY_PRF: Final = 3
 KEY_UID_BYTES: Final = 16
 NONCE_BYTES: Final = 24
 
+# Any scalar maps a low-order point to zero, which libsodium's crypto_scalarmult refuses.
+_LOW_ORDER_PROBE: Final = bytes([9] * 32)
 _PUBLIC_KEYS_DECODER: Final = msgspec.msgpack.Decoder(PublicKeysEnvelope)
 _SECRETS_DECODER: Final = msgspec.msgpack.Decoder(AccountSecretsPlain)
 _SLOT_DECODER: Final = msgspec.msgpack.Decoder(KeySlotEnvelope)
@@ -119,10 +121,7 @@ class AccountKeys:
         backend = get_backend()
         ed_public, ed_secret = backend.sign_seed_keypair(plain.ed25519_seed)
         x_public = backend.scalarmult_base(plain.x25519_secret)
-        signature = backend.sign_detached(
-            labelled(_labels.PUBLIC_KEYS_SIGNATURE, tuple_bytes(x_public, ed_public)),
-            ed_secret,
-        )
+        signature = backend.sign_detached(_public_keys_message(x_public, ed_public), ed_secret)
         encoded = encode(
             PublicKeysEnvelope(
                 kind=Kind.PUBLIC_KEYS,
@@ -183,15 +182,22 @@ def open_public_keys(data: bytes) -> PublicKeys:
 
     Raises:
         MalformedEnvelope, UnsupportedVersion: not a canonical v1 public-keys envelope.
-        AuthenticationFailed: the X25519 key is not signed by the Ed25519 key.
+        AuthenticationFailed: the X25519 key is not signed by the Ed25519 key, or is of low
+            order (every shared secret with it would be zero).
     """
     env = decode(data, _PUBLIC_KEYS_DECODER, Kind.PUBLIC_KEYS)
-    get_backend().sign_verify_detached(
-        env.signature,
-        labelled(_labels.PUBLIC_KEYS_SIGNATURE, tuple_bytes(env.x25519, env.ed25519)),
-        env.ed25519,
+    backend = get_backend()
+    backend.sign_verify_detached(
+        env.signature, _public_keys_message(env.x25519, env.ed25519), env.ed25519
     )
+    # A low-order X25519 key makes every shared secret zero; refuse it here, not at first use.
+    backend.scalarmult(_LOW_ORDER_PROBE, env.x25519)
     return PublicKeys(env.x25519, env.ed25519, data)
+
+
+def _public_keys_message(x25519: bytes, ed25519: bytes) -> bytes:
+    header = tuple_bytes(Kind.PUBLIC_KEYS, FORMAT_VERSION, x25519, ed25519)
+    return labelled(_labels.PUBLIC_KEYS_SIGNATURE, header)
 
 
 def _new_bundle(rng: Randomness) -> AccountKeys:
@@ -353,7 +359,11 @@ def unlock_with_secret(
     uid = key_uid(secret)
     wanted = SLOT_RECOVERY if isinstance(secret, RecoveryKey) else SLOT_PASSKEY_PRF
     for slot in slots:
-        env = slot_info(slot)
+        try:
+            env = slot_info(slot)
+        except (MalformedEnvelope, UnsupportedVersion):
+            # A slot from a newer client (or a damaged one) must not hide the slot we can open.
+            continue
         if env.slot_type == wanted and env.key_uid == uid:
             return open_slot(slot, secret)
     raise NoMatchingKey

@@ -37,7 +37,9 @@ UInt63 = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 Tagged = Annotated[bytes, msgspec.Meta(min_length=16)]
 DicomUid = Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[0-9.]*$")]
 
-MAX_MANIFEST_ENTRIES: Final = 1_000_000
+# Fits the 64 MiB envelope limit even with 64-character UIDs (about 200 bytes an entry).
+MAX_MANIFEST_ENTRIES: Final = 250_000
+MAX_METADATA_BYTES: Final = 1024 * 1024
 
 
 class Kind:
@@ -98,7 +100,7 @@ class MetadataEnvelope(_Envelope, frozen=True):
 
     study_id: Bytes16
     nonce: Bytes24
-    ciphertext: Tagged
+    ciphertext: Annotated[bytes, msgspec.Meta(min_length=16, max_length=MAX_METADATA_BYTES + 16)]
 
 
 class ManifestEntry(msgspec.Struct, array_like=True, frozen=True, forbid_unknown_fields=True):

@@ -43,7 +43,8 @@ ARGON2ID: Final = 1
 SALT_BYTES: Final = 16
 ARGON2_MEMORY_KIB: Final = 64 * 1024
 ARGON2_OPSLIMIT: Final = 3
-ARGON2_MAX_MEMORY_KIB: Final = 1024 * 1024
+# The ceiling stops a server from exhausting a phone or a wasm32 heap (4 GiB at most).
+ARGON2_MAX_MEMORY_KIB: Final = 512 * 1024
 ARGON2_MAX_OPSLIMIT: Final = 16
 PASSWORD_MAX_BYTES: Final = 4096
 

@@ -52,6 +52,7 @@ __all__ = (
     "OpenedLink",
     "encode_fragment",
     "link_access",
+    "link_info",
     "link_verifier",
     "new_link_id",
     "new_link_secret",
@@ -148,7 +149,7 @@ def parse_fragment(fragment: str) -> tuple[LinkSecret, bool]:
     if len(text) != _FRAGMENT_CHARS or any(c not in _BASE64URL for c in text):
         raise MalformedEnvelope(_MODIFIED_LINK)
     raw = base64.urlsafe_b64decode(text + "==")
-    # base64 ignores the two spare bits of the last character; a canonical link has them zero.
+    # 46 characters carry 276 bits for 272: the last character's 4 spare bits must be zero.
     if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != text:
         raise MalformedEnvelope(_MODIFIED_LINK)
     if raw[0] != FRAGMENT_VERSION:
@@ -241,6 +242,27 @@ def seal_link(
     )
 
 
+def link_info(data: bytes) -> LinkEnvelope:
+    """Decode a link envelope and verify the creator's signature, without any secret.
+
+    The server uses this to check what it stores; recipients use :func:`open_link`.
+
+    Raises:
+        MalformedEnvelope, UnsupportedVersion: not a canonical v1 link, or unknown permission.
+        AuthenticationFailed: the signature does not verify.
+    """
+    env = decode(data, _DECODER, Kind.LINK)
+    if env.permission not in PERMISSIONS:
+        raise MalformedEnvelope
+    header = _header(env.link_id, env.study_id, env.permission, env.expires_at, env.creator)
+    get_backend().sign_verify_detached(
+        env.signature,
+        labelled(_labels.LINK_SIGNATURE, tuple_bytes(*header, env.nonce, env.ciphertext)),
+        env.creator,
+    )
+    return env
+
+
 def open_link(data: bytes, link_id: bytes, access: LinkAccess) -> OpenedLink:
     """Verify a link envelope and unwrap its study key.
 
@@ -248,17 +270,10 @@ def open_link(data: bytes, link_id: bytes, access: LinkAccess) -> OpenedLink:
         MalformedEnvelope, UnsupportedVersion: not a canonical v1 link envelope.
         AuthenticationFailed: bad signature, another link's envelope, wrong secret or password.
     """
-    env = decode(data, _DECODER, Kind.LINK)
-    if env.permission not in PERMISSIONS:
-        raise MalformedEnvelope
+    env = link_info(data)
     if env.link_id != link_id:
         raise AuthenticationFailed
     header = _header(env.link_id, env.study_id, env.permission, env.expires_at, env.creator)
-    get_backend().sign_verify_detached(
-        env.signature,
-        labelled(_labels.LINK_SIGNATURE, tuple_bytes(*header, env.nonce, env.ciphertext)),
-        env.creator,
-    )
     plain = get_backend().aead_xchacha20poly1305_ietf_decrypt(
         env.ciphertext,
         labelled(_labels.LINK_AD, tuple_bytes(*header)),

@@ -81,7 +81,8 @@ def parse_recovery_text(text: str) -> RecoveryKey:
     """
     if not isinstance(text, str):
         raise TypeError("recovery key text must be str")
-    if len(text) > MAX_TEXT_CHARS:
+    # Full Unicode case mapping would read "ß" as "SS": only ASCII can spell a key.
+    if len(text) > MAX_TEXT_CHARS or not text.isascii():
         raise InvalidRecoveryKey
     chars = [_READ_ALIASES.get(c, c) for c in text.upper() if c not in " -\t\r\n"]
     if len(chars) != GROUPS * GROUP_CHARS or any(c not in _DECODE for c in chars):

@@ -9,6 +9,8 @@ the 24-byte header is the associated data of every chunk. Any chunk can be opene
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import TYPE_CHECKING, Final
 
 from securepacs.crypto import _labels
@@ -26,6 +28,8 @@ from securepacs.crypto.keys import ContentKey, StudyKey
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
+    from securepacs.crypto.envelope import ManifestEntry
+
 __all__ = (
     "CHUNK_LOG2_DEFAULT",
     "CHUNK_LOG2_MAX",
@@ -38,6 +42,7 @@ __all__ = (
     "ciphertext_size",
     "content_key",
     "new_file_id",
+    "open_instance",
     "open_stream",
 )
 
@@ -215,11 +220,14 @@ class StreamOpener:
 
         Raises:
             AuthenticationFailed: wrong key, moved, reordered or altered chunk.
-            TruncatedStream: ``last`` was expected but this chunk was sealed as a middle chunk.
-            MalformedEnvelope: an empty chunk that is not the only one.
+            TruncatedStream: ``last`` was expected but this chunk was sealed as a middle chunk,
+                or a final chunk after chunk 0 holds no plaintext.
         """
         if not 0 <= index < MAX_CHUNKS:
             raise ValueError("chunk index out of range")
+        if last and index and len(sealed) <= TAG_BYTES:
+            # Writers never end with an empty chunk after chunk 0: what is left was cut short.
+            raise TruncatedStream
         if len(sealed) > self.sealed_chunk_size or len(sealed) < TAG_BYTES:
             raise AuthenticationFailed
         if not last and len(sealed) != self.sealed_chunk_size:
@@ -232,8 +240,6 @@ class StreamOpener:
                 self._decrypt(sealed, self.header, _nonce(index, False), self._key)
                 raise TruncatedStream from None
             raise
-        if last and index and not plaintext:
-            raise MalformedEnvelope
         return plaintext
 
     def open(self, pieces: Iterable[bytes]) -> Iterator[bytes]:
@@ -257,6 +263,9 @@ def open_stream(study_key: StudyKey, file_id: bytes, pieces: Iterable[bytes]) ->
     Raises:
         MalformedEnvelope, UnsupportedVersion, AuthenticationFailed: see :class:`StreamOpener`.
         TruncatedStream: the stream ends before its header or its last chunk.
+
+    Use :func:`open_instance` when a manifest entry is at hand: it also checks the size and
+    the hash the uploader signed.
     """
     iterator = iter(pieces)
     head = bytearray()
@@ -274,3 +283,35 @@ def open_stream(study_key: StudyKey, file_id: bytes, pieces: Iterable[bytes]) ->
         yield from iterator
 
     yield from opener.open(chained())
+
+
+def open_instance(
+    study_key: StudyKey, entry: ManifestEntry, pieces: Iterable[bytes]
+) -> Iterator[bytes]:
+    """Open the instance that a verified manifest entry describes. protocol.md §7.6.
+
+    Every chunk is authenticated as it arrives, and at the end the whole ciphertext must have
+    the size and BLAKE2b-256 hash that the uploader signed: anyone holding the study key could
+    seal a valid stream under the same file id, and only the manifest says which one the
+    uploader wrote. The last check can fail after plaintext was yielded, so a caller writes
+    to a temporary file and keeps it only when the iterator finishes without an error.
+
+    Raises:
+        AuthenticationFailed: any chunk fails, or the size or hash differs from the entry.
+        MalformedEnvelope, UnsupportedVersion, TruncatedStream: as :func:`open_stream`.
+    """
+    digest = hashlib.blake2b(digest_size=32)
+    size = 0
+
+    def measured() -> Iterator[bytes]:
+        nonlocal size
+        for piece in pieces:
+            digest.update(piece)
+            size += len(piece)
+            yield piece
+
+    yield from open_stream(study_key, entry.file_id, measured())
+    if size != entry.ciphertext_size or not hmac.compare_digest(
+        digest.digest(), entry.ciphertext_hash
+    ):
+        raise AuthenticationFailed

@@ -9,6 +9,7 @@ Everything is bound to the study id, so the server cannot move a box from one st
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import TYPE_CHECKING, Final
 
 import msgspec
@@ -24,6 +25,7 @@ from securepacs.crypto._canonical import (
 )
 from securepacs.crypto._random import SYSTEM_RANDOM, Randomness
 from securepacs.crypto.envelope import (
+    MAX_METADATA_BYTES,
     Kind,
     ManifestBody,
     ManifestEntry,
@@ -63,12 +65,12 @@ __all__ = (
 
 STUDY_ID_BYTES: Final = 16
 NONCE_BYTES: Final = 24
-MAX_METADATA_BYTES: Final = 1024 * 1024
 
 _WRAP_DECODER: Final = msgspec.msgpack.Decoder(StudyKeyWrapEnvelope)
 _METADATA_DECODER: Final = msgspec.msgpack.Decoder(MetadataEnvelope)
 _MANIFEST_DECODER: Final = msgspec.msgpack.Decoder(ManifestEnvelope)
 _BODY_DECODER: Final = msgspec.msgpack.Decoder(ManifestBody)
+_DICOM_UID: Final = re.compile(r"[0-9.]{1,64}")
 _SIGNED_DECODER: Final = msgspec.msgpack.Decoder(SignedManifest)
 
 
@@ -101,9 +103,11 @@ def study_uid_tag(account_key: AccountKey, study_instance_uid: str) -> bytes:
 
     protocol.md §6.5. Only the holder of the account key can compute or test a tag.
     """
-    return derive_key_bytes(
-        account_key._material, _labels.STUDY_UID_TAG, study_instance_uid.encode("ascii")
-    )
+    # DICOM pads UI values with NUL (and some writers with spaces) to an even length.
+    uid = study_instance_uid.rstrip("\x00 ")
+    if not _DICOM_UID.fullmatch(uid):
+        raise ValueError("a StudyInstanceUID is 1 to 64 digits and dots")
+    return derive_key_bytes(account_key._material, _labels.STUDY_UID_TAG, uid.encode("ascii"))
 
 
 def ciphertext_hash(sealed: bytes | Sequence[bytes]) -> bytes:
@@ -119,6 +123,11 @@ def _seal(key: bytes, plaintext: bytes, ad: bytes, rng: Randomness) -> tuple[byt
     return nonce, get_backend().aead_xchacha20poly1305_ietf_encrypt(plaintext, ad, nonce, key)
 
 
+def _owner_wrap_key(account_key: AccountKey) -> bytes:
+    # The account key also keys the study UID tags; each use gets its own derived key.
+    return derive_key_bytes(account_key._material, _labels.OWNER_WRAP_KEY)
+
+
 def wrap_study_key(
     account_key: AccountKey,
     study_id: bytes,
@@ -131,7 +140,7 @@ def wrap_study_key(
         _labels.STUDY_KEY_WRAP_AD,
         tuple_bytes(Kind.STUDY_KEY_WRAP, FORMAT_VERSION, study_id),
     )
-    nonce, ciphertext = _seal(account_key._material, study_key._material, ad, rng)
+    nonce, ciphertext = _seal(_owner_wrap_key(account_key), study_key._material, ad, rng)
     return encode(
         StudyKeyWrapEnvelope(
             kind=Kind.STUDY_KEY_WRAP,
@@ -158,7 +167,7 @@ def unwrap_study_key(account_key: AccountKey, study_id: bytes, wrapped: bytes) -
         tuple_bytes(Kind.STUDY_KEY_WRAP, FORMAT_VERSION, study_id),
     )
     plain = get_backend().aead_xchacha20poly1305_ietf_decrypt(
-        env.ciphertext, ad, env.nonce, account_key._material
+        env.ciphertext, ad, env.nonce, _owner_wrap_key(account_key)
     )
     return StudyKey(plain)
 
@@ -231,6 +240,11 @@ def seal_manifest(
             entries=list(entries),
         )
     )
+    # Structs are not validated on construction; never write what every reader would refuse.
+    try:
+        decode(body, _BODY_DECODER, Kind.MANIFEST_BODY)
+    except MalformedEnvelope:
+        raise ValueError("manifest version or entries out of range") from None
     signature = signer.sign(_labels.MANIFEST_SIGNATURE, body)
     key = derive_key_bytes(study_key._material, _labels.MANIFEST_KEY)
     nonce, ciphertext = _seal(
@@ -274,7 +288,7 @@ def open_manifest(
         signed = _SIGNED_DECODER.decode(plain)
         body_bytes, signature = signed.body, signed.signature
         body = decode(body_bytes, _BODY_DECODER, Kind.MANIFEST_BODY)
-    except (msgspec.DecodeError, MalformedEnvelope, UnsupportedVersion):
+    except (msgspec.DecodeError, RecursionError, MalformedEnvelope, UnsupportedVersion):
         raise MalformedEnvelope from None
     if encode(signed) != plain:
         raise MalformedEnvelope

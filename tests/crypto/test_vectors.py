@@ -56,3 +56,10 @@ def test_vectors_generator_reproduces_every_byte(tmp_path: Path) -> None:
     assert fresh.keys() == stored.keys()
     changed = [str(k) for k in fresh if fresh[k] != stored[k]]
     assert not changed, f"run `just vectors` and commit: {changed}"
+
+
+def test_vectors_index_in_spec_matches_corpus(vector_cases: list[dict[str, Any]]) -> None:
+    spec = generate.SPEC.read_text(encoding="utf-8")
+    assert generate.spec_index(spec) == generate.index_block(vector_cases), (
+        "docs/protocol.md §12.5 is stale: run `just vectors` and commit"
+    )

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 import securepacs.crypto as c
-from securepacs.crypto import stream
+from securepacs.crypto import account, stream
+from securepacs.crypto._backend import get_backend
 from securepacs.crypto._random import SeededRandom
 from securepacs.crypto.kdf import ARGON2_MEMORY_KIB, ARGON2_OPSLIMIT
 
@@ -1015,6 +1016,177 @@ def build_envelope(b: Builder) -> None:
     )
 
 
+def build_bindings(b: Builder) -> None:
+    """Cases for the rules that bind content to the manifest and refuse hostile keys."""
+    study_key, file_id = seed("instance-study-key"), seed("instance-file-id")[:32]
+    plaintext = hashlib.shake_256(b"instance").digest(9000).hex()
+    sealed = b.add(
+        "stream",
+        "seal-instance",
+        "stream.seal",
+        {"study_key": study_key, "file_id": file_id, "chunk_log2": 12, "plaintext": plaintext},
+        "An instance of 9000 bytes that a manifest entry describes.",
+    )["sealed"]
+    raw = bytes.fromhex(sealed)
+    entry = {
+        "file_id": file_id,
+        "plaintext_size": 9000,
+        "ciphertext_size": len(raw),
+        "ciphertext_hash": c.ciphertext_hash(raw).hex(),
+        "series_uid": "1.2.3",
+        "instance_uid": "1.2.3.4",
+    }
+    base = {"study_key": study_key, "entry": entry, "sealed": sealed}
+    b.add(
+        "stream",
+        "open-instance",
+        "stream.open_instance",
+        base,
+        "Opened against its signed manifest entry: size and hash match.",
+        outputs={"plaintext": plaintext},
+    )
+    other = b.add(
+        "stream",
+        "seal-instance-resealed",
+        "stream.seal",
+        {"study_key": study_key, "file_id": file_id, "chunk_log2": 12, "plaintext": "00" * 9000},
+        "Someone holding the study key seals other content under the same file id.",
+    )["sealed"]
+    b.add(
+        "stream",
+        "open-instance-resealed",
+        "stream.open_instance",
+        {**base, "sealed": other},
+        "Every chunk authenticates, but the hash differs from the uploader's manifest.",
+        expect="AuthenticationFailed",
+    )
+    b.add(
+        "stream",
+        "open-instance-wrong-size",
+        "stream.open_instance",
+        {**base, "entry": {**entry, "ciphertext_size": len(raw) + 1}},
+        "The manifest entry records another size.",
+        expect="AuthenticationFailed",
+    )
+    header = raw[: stream.HEADER_BYTES]
+    key = stream.content_key(c.StudyKey(bytes.fromhex(study_key)), bytes.fromhex(file_id))
+    encrypt = get_backend().aead_chacha20poly1305_ietf_encrypt
+    first = encrypt(bytes(4096), header, bytes(11) + b"\x00", key._material)
+    empty_last = encrypt(b"", header, (1).to_bytes(11, "big") + b"\x01", key._material)
+    b.add(
+        "stream",
+        "open-empty-final-chunk",
+        "stream.open",
+        {"study_key": study_key, "file_id": file_id, "sealed": (header + first + empty_last).hex()},
+        "A final chunk without plaintext after chunk 0 (writers never produce one).",
+        expect="TruncatedStream",
+    )
+
+    account_seed = seed("account-bundle")
+    keys = runner.account_from_seed(account_seed)
+    recovery_text = c.recovery_text(c.RecoveryKey(bytes.fromhex(seed("recovery-key"))))
+    rslot = runner.op_recovery_slot(
+        {"account_seed": account_seed, "recovery_text": recovery_text, "seed": seed("rslot")}
+    )["slot"]
+    b.add(
+        "account",
+        "unlock-recovery-skips-unknown-slots",
+        "account.unlock_recovery",
+        {
+            "recovery_text": recovery_text,
+            "slots": [edit_field(rslot, 1, 2), edit_field(rslot, 2, 7), rslot],
+        },
+        "Slots of a newer version or type come first; the readable slot is still found.",
+        outputs={"public_keys": keys.public.encoded.hex()},
+    )
+    ed_public, ed_secret = get_backend().sign_seed_keypair(bytes.fromhex(seed("low-order")))
+    for name, point in (("zero", bytes(32)), ("order-8", bytes.fromhex(LOW_ORDER_POINT))):
+        message = account._public_keys_message(point, ed_public)
+        envelope = msgspec.msgpack.encode(
+            [1, 1, point, ed_public, get_backend().sign_detached(message, ed_secret)]
+        )
+        b.add(
+            "account",
+            f"public-keys-low-order-{name}",
+            "account.public_keys_open",
+            {"public_keys": envelope.hex()},
+            "A correctly signed X25519 key of low order: every shared secret would be zero.",
+            expect="AuthenticationFailed",
+        )
+    text = c.recovery_text(c.RecoveryKey(bytes.fromhex(seed("recovery-key"))))
+    position = next(n for n, ch in enumerate(text) if ch == "1")
+    b.add(
+        "recovery",
+        "parse-non-ascii",
+        "recovery.parse_text",
+        {"text": text[:position] + "\u0131" + text[position + 1 :]},
+        "A dotless i (U+0131) where a 1 belongs: Unicode case mapping must not read it as I.",
+        expect="InvalidRecoveryKey",
+    )
+    tag = b.add(
+        "study",
+        "uid-tag-padded",
+        "study.uid_tag",
+        {"account_seed": seed("study-owner"), "study_instance_uid": "1.2.840.113619.2.55.3\x00"},
+        "A UID with DICOM's NUL padding tags like the bare UID.",
+    )
+    assert tag == runner.op_study_uid_tag(
+        {"account_seed": seed("study-owner"), "study_instance_uid": "1.2.840.113619.2.55.3"}
+    )
+
+
+def build_server_checks(b: Builder) -> None:
+    """Keyless checks the server runs on what it stores: signatures and shape, no secret."""
+    recipient = runner.account_from_seed(seed("recipient")).public.encoded.hex()
+    grant = runner.op_grant_seal(
+        {
+            "granter_seed": seed("granter"),
+            "recipient_public_keys": recipient,
+            "study_id": seed("info-study-id")[:32],
+            "study_key": seed("info-study-key"),
+            "permission": 1,
+            "expires_at": 0,
+            "seed": seed("info-grant"),
+        }
+    )["grant"]
+    b.add("grant", "info", "grant.info", {"grant": grant}, "What the server may read of a grant.")
+    b.add(
+        "grant",
+        "info-permission-raised",
+        "grant.info",
+        {"grant": edit_field(grant, 5, 3)},
+        "The server's own check catches an edited permission.",
+        expect="AuthenticationFailed",
+    )
+    secret = c.LinkSecret(bytes.fromhex(seed("info-link-secret")))
+    envelope = runner.op_link_seal(
+        {
+            "creator_seed": seed("link-creator"),
+            "fragment": c.encode_fragment(secret, password_required=False),
+            "link_id": seed("info-link-id")[:32],
+            "study_id": seed("info-study-id")[:32],
+            "study_key": seed("info-study-key"),
+            "permission": 2,
+            "expires_at": 1_900_000_000,
+            "seed": seed("info-link"),
+        }
+    )["envelope"]
+    b.add(
+        "link", "info", "link.info", {"envelope": envelope}, "What the server may read of a link."
+    )
+    b.add(
+        "link",
+        "info-expiry-removed",
+        "link.info",
+        {"envelope": edit_field(envelope, 5, 0)},
+        "The server's own check catches a removed expiry.",
+        expect="AuthenticationFailed",
+    )
+
+
+LOW_ORDER_POINT = "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"
+
+
 BUILDERS: tuple[Callable[[Builder], None], ...] = (
     build_kdf,
     build_account,
@@ -1024,6 +1196,8 @@ BUILDERS: tuple[Callable[[Builder], None], ...] = (
     build_grant,
     build_link,
     build_envelope,
+    build_bindings,
+    build_server_checks,
 )
 
 
@@ -1043,9 +1217,33 @@ def write(cases: list[Case], root: Path) -> None:
         path.write_text(json.dumps(case, indent=1, ensure_ascii=True) + "\n", encoding="utf-8")
 
 
+SPEC = HERE.parent.parent / "docs" / "protocol.md"
+INDEX_START, INDEX_END = "<!-- vectors-index:start -->", "<!-- vectors-index:end -->"
+
+
+def index_block(cases: list[Case]) -> str:
+    """The vectors index of protocol.md §12.5, one row per case, sorted by name."""
+    rows = sorted((case["name"], case["op"], case["expect"]) for case in cases)
+    lines = ["| Vector | Operation | Expect |", "|---|---|---|"]
+    lines += [f"| {name} | {op} | {expect} |" for name, op, expect in rows]
+    return "\n".join([INDEX_START, *lines, INDEX_END])
+
+
+def spec_index(spec_text: str) -> str:
+    """The vectors index block as it stands in the spec."""
+    rest = spec_text.split(INDEX_START, 1)[1]
+    return INDEX_START + rest.split(INDEX_END, 1)[0] + INDEX_END
+
+
+def write_spec_index(cases: list[Case]) -> None:
+    text = SPEC.read_text(encoding="utf-8")
+    SPEC.write_text(text.replace(spec_index(text), index_block(cases)), encoding="utf-8")
+
+
 def main() -> None:
     cases = build()
     write(cases, HERE)
+    write_spec_index(cases)
     print(f"wrote {len(cases)} vectors under {HERE}")  # noqa: T201
 
 

@@ -151,6 +151,12 @@ def op_stream_open_chunk(i: Inputs) -> Outputs:
     }
 
 
+def op_stream_open_instance(i: Inputs) -> Outputs:
+    sealed = _b(i["sealed"])
+    out = stream.open_instance(c.StudyKey(_b(i["study_key"])), _entry(i["entry"]), [sealed])
+    return {"plaintext": b"".join(out).hex()}
+
+
 def op_study_key_wrap(i: Inputs) -> Outputs:
     keys = account_from_seed(i["account_seed"])
     wrapped = study.wrap_study_key(
@@ -243,6 +249,28 @@ def op_grant_open(i: Inputs) -> Outputs:
     }
 
 
+def op_grant_info(i: Inputs) -> Outputs:
+    env = share.grant_info(_b(i["grant"]))
+    return {
+        "study_id": env.study_id.hex(),
+        "recipient": env.recipient.hex(),
+        "granter": env.granter.hex(),
+        "permission": env.permission,
+        "expires_at": env.expires_at,
+    }
+
+
+def op_link_info(i: Inputs) -> Outputs:
+    env = link.link_info(_b(i["envelope"]))
+    return {
+        "link_id": env.link_id.hex(),
+        "study_id": env.study_id.hex(),
+        "creator": env.creator.hex(),
+        "permission": env.permission,
+        "expires_at": env.expires_at,
+    }
+
+
 def _access(i: Inputs) -> link.LinkAccess:
     secret, password_required = link.parse_fragment(i["fragment"])
     password = i.get("password")
@@ -303,6 +331,7 @@ OPERATIONS: dict[str, Callable[[Inputs], Outputs]] = {
     "stream.seal": op_stream_seal,
     "stream.open": op_stream_open,
     "stream.open_chunk": op_stream_open_chunk,
+    "stream.open_instance": op_stream_open_instance,
     "study.key_wrap": op_study_key_wrap,
     "study.key_unwrap": op_study_key_unwrap,
     "study.metadata_seal": op_metadata_seal,
@@ -312,10 +341,12 @@ OPERATIONS: dict[str, Callable[[Inputs], Outputs]] = {
     "study.uid_tag": op_study_uid_tag,
     "grant.seal": op_grant_seal,
     "grant.open": op_grant_open,
+    "grant.info": op_grant_info,
     "link.fragment": op_link_fragment,
     "link.access": op_link_access,
     "link.seal": op_link_seal,
     "link.open": op_link_open,
+    "link.info": op_link_info,
 }
 
 
