@@ -34,6 +34,7 @@ from securepacs.crypto.errors import (
     UnsupportedVersion,
 )
 from securepacs.crypto.kdf import (
+    SALT_BYTES,
     KdfParams,
     PasswordKeys,
     check_kdf_params,
@@ -250,6 +251,11 @@ def seal_slot(
     slot_type = _slot_type(secret)
     if (slot_type == SLOT_PASSWORD) != (kdf is not None):
         raise ValueError("a password slot needs its KdfParams, other slots take none")
+    if kdf is not None:
+        # Never write a slot that readers would refuse (parameters travel inside the slot).
+        if len(kdf.salt) != SALT_BYTES:
+            raise ValueError("the Argon2id salt is 16 bytes")
+        check_kdf_params(kdf)
     uid = b"" if isinstance(secret, PasswordKek) else key_uid(secret)
     nonce = rng.take(NONCE_BYTES)
     ciphertext = get_backend().aead_xchacha20poly1305_ietf_encrypt(

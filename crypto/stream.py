@@ -92,6 +92,9 @@ def _chunks(pieces: Iterable[bytes], size: int) -> Iterator[tuple[bytes, bool]]:
     parts: list[memoryview] = []
     filled = 0
     for piece in pieces:
+        if type(piece) is not bytes:
+            # Views into a caller's reusable buffer would change under us; take a snapshot.
+            piece = bytes(piece)
         position, end = 0, len(piece)
         while position < end:
             if not parts and end - position >= size:
@@ -119,6 +122,8 @@ def _chunks(pieces: Iterable[bytes], size: int) -> Iterator[tuple[bytes, bool]]:
 
 def ciphertext_size(plaintext_size: int, chunk_log2: int = CHUNK_LOG2_DEFAULT) -> int:
     """Exact size of the sealed stream for a plaintext of ``plaintext_size`` bytes."""
+    if plaintext_size < 0 or not CHUNK_LOG2_MIN <= chunk_log2 <= CHUNK_LOG2_MAX:
+        raise ValueError("plaintext_size must be >= 0 and chunk_log2 in range")
     chunk = 1 << chunk_log2
     chunks = max(1, -(-plaintext_size // chunk))
     return HEADER_BYTES + plaintext_size + chunks * TAG_BYTES
@@ -297,11 +302,12 @@ def open_instance(
     to a temporary file and keeps it only when the iterator finishes without an error.
 
     Raises:
-        AuthenticationFailed: any chunk fails, or the size or hash differs from the entry.
+        AuthenticationFailed: any chunk fails, or a size or the hash differs from the entry.
         MalformedEnvelope, UnsupportedVersion, TruncatedStream: as :func:`open_stream`.
     """
     digest = hashlib.blake2b(digest_size=32)
     size = 0
+    plaintext_size = 0
 
     def measured() -> Iterator[bytes]:
         nonlocal size
@@ -310,8 +316,12 @@ def open_instance(
             size += len(piece)
             yield piece
 
-    yield from open_stream(study_key, entry.file_id, measured())
-    if size != entry.ciphertext_size or not hmac.compare_digest(
-        digest.digest(), entry.ciphertext_hash
+    for chunk in open_stream(study_key, entry.file_id, measured()):
+        plaintext_size += len(chunk)
+        yield chunk
+    if (
+        size != entry.ciphertext_size
+        or plaintext_size != entry.plaintext_size
+        or not hmac.compare_digest(digest.digest(), entry.ciphertext_hash)
     ):
         raise AuthenticationFailed
