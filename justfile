@@ -10,9 +10,11 @@ py := venv / "bin/python"
 run: setup wasm
     {{py}} wasm/serve.py --host 127.0.0.1 --port 8000
 
-# Everything CI runs: lint, types, then the whole test suite (CPython, Pyodide in Node, Chromium).
+# Everything CI runs: lint, types, the whole suite (CPython, Pyodide in Node, Chromium), and
+# 100% branch coverage of securepacs.crypto.
 test: setup wasm check
-    {{py}} -m pytest
+    {{venv}}/bin/coverage run -m pytest
+    {{venv}}/bin/coverage report
 
 # Create .venv from the hash-pinned lock and install the project in editable mode.
 setup:

@@ -24,7 +24,7 @@ def get_backend() -> Backend:
 
 
 def _choose() -> Backend:
-    if sys.platform == "emscripten":
+    if sys.platform == "emscripten":  # pragma: no cover -- runs in Pyodide (tests/pyodide)
         from securepacs.crypto._backend.sodiumjs import SodiumJsBackend
 
         return SodiumJsBackend()

@@ -8,6 +8,7 @@ runner.py replays every case on CPython and in Pyodide.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import shutil
@@ -859,6 +860,15 @@ def build_link(b: Builder) -> None:
         expect="MalformedEnvelope",
     )
     last = plain[-1]
+    flagged = base64.urlsafe_b64encode(bytes((1, 2)) + secret._material).rstrip(b"=").decode()
+    b.add(
+        "link",
+        "fragment-unknown-flag",
+        "link.fragment",
+        {"fragment": flagged},
+        "Flag bit 1 is not defined in fragment version 1.",
+        expect="MalformedEnvelope",
+    )
     b.add(
         "link",
         "fragment-non-canonical",
