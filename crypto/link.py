@@ -16,15 +16,14 @@ from typing import TYPE_CHECKING, Final, NoReturn
 import msgspec
 
 from securepacs.crypto import _labels
-from securepacs.crypto._backend import get_backend
 from securepacs.crypto._canonical import (
     FORMAT_VERSION,
     decode,
     encode,
     labelled,
-    tuple_bytes,
 )
 from securepacs.crypto._random import SYSTEM_RANDOM, Randomness
+from securepacs.crypto._signed_wrap import Header, open_wrapped, seal_wrapped, verify_wrapped
 from securepacs.crypto.envelope import Kind, LinkEnvelope
 from securepacs.crypto.errors import (
     AuthenticationFailed,
@@ -64,7 +63,6 @@ __all__ = (
 LINK_ID_BYTES: Final = 16
 FRAGMENT_VERSION: Final = 1
 FLAG_PASSWORD: Final = 0x01
-NONCE_BYTES: Final = 24
 _FRAGMENT_CHARS: Final = 46
 _BASE64URL: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 _DECODER: Final = msgspec.msgpack.Decoder(LinkEnvelope)
@@ -189,18 +187,9 @@ def link_verifier(access_key: bytes) -> bytes:
     return hashlib.blake2b(labelled(_labels.LINK_VERIFIER, access_key), digest_size=32).digest()
 
 
-def _header(
-    link_id: bytes, study_id: bytes, permission: int, expires_at: int, creator: bytes
-) -> tuple[bytes | int, ...]:
-    return (
-        Kind.LINK,
-        FORMAT_VERSION,
-        link_id,
-        study_id,
-        permission,
-        expires_at,
-        creator,
-    )
+def _header(env: LinkEnvelope) -> Header:
+    fields = (env.link_id, env.study_id, env.permission, env.expires_at, env.creator)
+    return (Kind.LINK, FORMAT_VERSION, *fields)
 
 
 def seal_link(
@@ -217,28 +206,28 @@ def seal_link(
     if len(link_id) != LINK_ID_BYTES:
         raise ValueError("link ids are 16 bytes")
     check_terms(study_id, permission, expires_at)
-    header = _header(link_id, study_id, permission, expires_at, creator.public.ed25519)
-    nonce = rng.take(NONCE_BYTES)
-    ciphertext = get_backend().aead_xchacha20poly1305_ietf_encrypt(
-        study_key._material,
-        labelled(_labels.LINK_AD, tuple_bytes(*header)),
-        nonce,
-        access._wrap_key,
+    unsigned = LinkEnvelope(
+        kind=Kind.LINK,
+        version=FORMAT_VERSION,
+        link_id=link_id,
+        study_id=study_id,
+        permission=permission,
+        expires_at=expires_at,
+        creator=creator.public.ed25519,
+        nonce=b"",
+        ciphertext=b"",
+        signature=b"",
     )
-    signature = creator.sign(_labels.LINK_SIGNATURE, tuple_bytes(*header, nonce, ciphertext))
+    nonce, ciphertext, signature = seal_wrapped(
+        creator,
+        (_labels.LINK_AD, _labels.LINK_SIGNATURE),
+        _header(unsigned),
+        study_key,
+        access._wrap_key,
+        rng,
+    )
     return encode(
-        LinkEnvelope(
-            kind=Kind.LINK,
-            version=FORMAT_VERSION,
-            link_id=link_id,
-            study_id=study_id,
-            permission=permission,
-            expires_at=expires_at,
-            creator=creator.public.ed25519,
-            nonce=nonce,
-            ciphertext=ciphertext,
-            signature=signature,
-        )
+        msgspec.structs.replace(unsigned, nonce=nonce, ciphertext=ciphertext, signature=signature)
     )
 
 
@@ -254,11 +243,8 @@ def link_info(data: bytes) -> LinkEnvelope:
     env = decode(data, _DECODER, Kind.LINK)
     if env.permission not in PERMISSIONS:
         raise MalformedEnvelope
-    header = _header(env.link_id, env.study_id, env.permission, env.expires_at, env.creator)
-    get_backend().sign_verify_detached(
-        env.signature,
-        labelled(_labels.LINK_SIGNATURE, tuple_bytes(*header, env.nonce, env.ciphertext)),
-        env.creator,
+    verify_wrapped(
+        _labels.LINK_SIGNATURE, _header(env), env.nonce, env.ciphertext, env.signature, env.creator
     )
     return env
 
@@ -273,11 +259,7 @@ def open_link(data: bytes, link_id: bytes, access: LinkAccess) -> OpenedLink:
     env = link_info(data)
     if env.link_id != link_id:
         raise AuthenticationFailed
-    header = _header(env.link_id, env.study_id, env.permission, env.expires_at, env.creator)
-    plain = get_backend().aead_xchacha20poly1305_ietf_decrypt(
-        env.ciphertext,
-        labelled(_labels.LINK_AD, tuple_bytes(*header)),
-        env.nonce,
-        access._wrap_key,
+    study_key = open_wrapped(
+        _labels.LINK_AD, _header(env), env.nonce, env.ciphertext, access._wrap_key
     )
-    return OpenedLink(env.study_id, StudyKey(plain), env.permission, env.expires_at, env.creator)
+    return OpenedLink(env.study_id, study_key, env.permission, env.expires_at, env.creator)

@@ -19,10 +19,9 @@ from securepacs.crypto._canonical import (
     FORMAT_VERSION,
     decode,
     encode,
-    labelled,
-    tuple_bytes,
 )
 from securepacs.crypto._random import SYSTEM_RANDOM, Randomness
+from securepacs.crypto._signed_wrap import Header, open_wrapped, seal_wrapped, verify_wrapped
 from securepacs.crypto.envelope import GrantEnvelope, Kind
 from securepacs.crypto.errors import MalformedEnvelope, NoMatchingKey
 from securepacs.crypto.kdf import derive_key_bytes
@@ -54,7 +53,6 @@ PERMISSIONS: Final = {
     PERMISSION_EDIT: "edit",
     PERMISSION_ADMIN: "admin",
 }
-NONCE_BYTES: Final = 24
 _DECODER: Final = msgspec.msgpack.Decoder(GrantEnvelope)
 
 
@@ -84,24 +82,9 @@ class OpenedGrant:
         )
 
 
-def _header(
-    study_id: bytes,
-    recipient: bytes,
-    granter: bytes,
-    permission: int,
-    expires_at: int,
-    ephemeral: bytes,
-) -> tuple[bytes | int, ...]:
-    return (
-        Kind.GRANT,
-        FORMAT_VERSION,
-        study_id,
-        recipient,
-        granter,
-        permission,
-        expires_at,
-        ephemeral,
-    )
+def _header(env: GrantEnvelope) -> Header:
+    fields = (env.study_id, env.recipient, env.granter, env.permission, env.expires_at)
+    return (Kind.GRANT, FORMAT_VERSION, *fields, env.ephemeral)
 
 
 def _wrap_key(shared: bytes, ephemeral: bytes, recipient: bytes) -> bytes:
@@ -137,36 +120,29 @@ def seal_grant(
     ephemeral_secret = rng.take(KEY_BYTES)
     ephemeral = backend.scalarmult_base(ephemeral_secret)
     shared = backend.scalarmult(ephemeral_secret, recipient.x25519)
-    header = _header(
-        study_id,
-        recipient.x25519,
-        granter.public.ed25519,
-        permission,
-        expires_at,
-        ephemeral,
+    unsigned = GrantEnvelope(
+        kind=Kind.GRANT,
+        version=FORMAT_VERSION,
+        study_id=study_id,
+        recipient=recipient.x25519,
+        granter=granter.public.ed25519,
+        permission=permission,
+        expires_at=expires_at,
+        ephemeral=ephemeral,
+        nonce=b"",
+        ciphertext=b"",
+        signature=b"",
     )
-    nonce = rng.take(NONCE_BYTES)
-    ciphertext = backend.aead_xchacha20poly1305_ietf_encrypt(
-        study_key._material,
-        labelled(_labels.GRANT_AD, tuple_bytes(*header)),
-        nonce,
+    nonce, ciphertext, signature = seal_wrapped(
+        granter,
+        (_labels.GRANT_AD, _labels.GRANT_SIGNATURE),
+        _header(unsigned),
+        study_key,
         _wrap_key(shared, ephemeral, recipient.x25519),
+        rng,
     )
-    signature = granter.sign(_labels.GRANT_SIGNATURE, tuple_bytes(*header, nonce, ciphertext))
     return encode(
-        GrantEnvelope(
-            kind=Kind.GRANT,
-            version=FORMAT_VERSION,
-            study_id=study_id,
-            recipient=recipient.x25519,
-            granter=granter.public.ed25519,
-            permission=permission,
-            expires_at=expires_at,
-            ephemeral=ephemeral,
-            nonce=nonce,
-            ciphertext=ciphertext,
-            signature=signature,
-        )
+        msgspec.structs.replace(unsigned, nonce=nonce, ciphertext=ciphertext, signature=signature)
     )
 
 
@@ -182,18 +158,8 @@ def grant_info(data: bytes) -> GrantEnvelope:
     env = decode(data, _DECODER, Kind.GRANT)
     if env.permission not in PERMISSIONS:
         raise MalformedEnvelope
-    header = _header(
-        env.study_id,
-        env.recipient,
-        env.granter,
-        env.permission,
-        env.expires_at,
-        env.ephemeral,
-    )
-    get_backend().sign_verify_detached(
-        env.signature,
-        labelled(_labels.GRANT_SIGNATURE, tuple_bytes(*header, env.nonce, env.ciphertext)),
-        env.granter,
+    verify_wrapped(
+        _labels.GRANT_SIGNATURE, _header(env), env.nonce, env.ciphertext, env.signature, env.granter
     )
     return env
 
@@ -210,18 +176,11 @@ def open_grant(data: bytes, recipient: AccountKeys) -> OpenedGrant:
     if env.recipient != recipient.public.x25519:
         raise NoMatchingKey
     shared = recipient.agree(env.ephemeral)
-    header = _header(
-        env.study_id,
-        env.recipient,
-        env.granter,
-        env.permission,
-        env.expires_at,
-        env.ephemeral,
-    )
-    plain = get_backend().aead_xchacha20poly1305_ietf_decrypt(
-        env.ciphertext,
-        labelled(_labels.GRANT_AD, tuple_bytes(*header)),
+    study_key = open_wrapped(
+        _labels.GRANT_AD,
+        _header(env),
         env.nonce,
+        env.ciphertext,
         _wrap_key(shared, env.ephemeral, env.recipient),
     )
-    return OpenedGrant(env.study_id, StudyKey(plain), env.permission, env.expires_at, env.granter)
+    return OpenedGrant(env.study_id, study_key, env.permission, env.expires_at, env.granter)
