@@ -13,8 +13,7 @@ run: setup wasm
 # Everything CI runs: lint, types, the whole suite (CPython, Pyodide in Node, Chromium), and
 # 100% branch coverage of securepacs.crypto.
 test: setup wasm check
-    {{venv}}/bin/coverage run -m pytest
-    {{venv}}/bin/coverage report
+    {{py}} -m pytest --cov --cov-report=term-missing:skip-covered
 
 # Create .venv from the hash-pinned lock and install the project in editable mode.
 setup:
