@@ -8,7 +8,7 @@ py := venv / "bin/python"
 
 # Build what is needed and serve SecurePACS on http://127.0.0.1:8000.
 run: setup wasm
-    {{py}} wasm/serve.py --host 127.0.0.1 --port 8000
+    SECUREPACS_HOST=127.0.0.1 SECUREPACS_PORT=8000 {{venv}}/bin/securepacs serve
 
 # Everything CI runs: lint, types, the whole suite (CPython, Pyodide in Node, Chromium), and
 # 100% branch coverage of securepacs.crypto.
@@ -29,6 +29,7 @@ setup:
     # mypy cannot follow setuptools' editable finder; give it a tree with the import names.
     mkdir -p .build/typecheck/securepacs
     ln -sfn ../../../crypto .build/typecheck/securepacs/crypto
+    ln -sfn ../../../server .build/typecheck/securepacs/server
 
 # Assemble the offline Pyodide runtime (pinned by SHA-256) into wasm/dist.
 wasm: setup

@@ -1,15 +1,11 @@
-"""A static file server with the production security headers, and the protocol self-test.
+"""A static file server with the production security headers, for the browser tests.
 
-``python wasm/serve.py`` (what ``just run`` starts until the Litestar server lands) serves, on
-http://127.0.0.1:8000, a page that boots the same Pyodide runtime the app will use and runs
-every protocol test vector and the Wycheproof primitive vectors in the visitor's own browser.
-The Chromium tests use :class:`StaticSite` with their own page. Standard library only.
+The Chromium tests serve their pages and ``wasm/dist`` with it, under the same CSP the
+SecurePACS server sends. Standard library only, so it runs before any dependency is installed.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import mimetypes
 import threading
 from http import HTTPStatus
@@ -23,9 +19,6 @@ if TYPE_CHECKING:
 __all__ = ("CSP", "StaticSite", "serve_in_thread")
 
 WASM_DIR: Final = Path(__file__).resolve().parent
-PROJECT_DIR: Final = WASM_DIR.parent
-VECTORS_DIR: Final = PROJECT_DIR / "tests" / "vectors"
-WYCHEPROOF_DIR: Final = PROJECT_DIR.parent / "shared" / "vectors" / "wycheproof"
 
 # The policy the production server sends: no inline script, no eval, wasm allowed, workers and
 # every other fetch only from our own origin.
@@ -128,47 +121,3 @@ def serve_in_thread(site: StaticSite) -> Iterator[StaticSite]:
         site.shutdown()
         site.server_close()
         thread.join(timeout=10)
-
-
-def selftest_files() -> dict[str, bytes]:
-    """The self-test's data: every vector case in one file, the runners, Wycheproof if present."""
-    cases = [
-        json.loads(path.read_text(encoding="utf-8"))
-        for path in sorted(VECTORS_DIR.glob("*/*.json"))
-    ]
-    files = {
-        "/selftest/cases.json": json.dumps(cases).encode("utf-8"),
-        "/selftest/runner.py": (VECTORS_DIR / "runner.py").read_bytes(),
-        "/selftest/wycheproof_runner.py": (VECTORS_DIR / "wycheproof_runner.py").read_bytes(),
-    }
-    names = sorted(p.stem for p in WYCHEPROOF_DIR.glob("*_test.json"))
-    files["/selftest/wycheproof.json"] = json.dumps(names).encode("utf-8")
-    for name in names:
-        files[f"/selftest/wycheproof/{name}.json"] = (WYCHEPROOF_DIR / f"{name}.json").read_bytes()
-    return files
-
-
-def main() -> None:
-    """Serve the protocol self-test until interrupted."""
-    parser = argparse.ArgumentParser(description="Serve the SecurePACS protocol self-test.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args()
-    if not (WASM_DIR / "dist" / "manifest.json").is_file():
-        raise SystemExit("wasm/dist is missing: run `python wasm/build.py` (or `just run`) first")
-    site = StaticSite(
-        {"/": WASM_DIR / "selftest", "/dist/": WASM_DIR / "dist"},
-        selftest_files(),
-        (args.host, args.port),
-    )
-    print(f"SecurePACS protocol self-test on {site.base_url} (Ctrl-C stops it)", flush=True)
-    try:
-        site.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        site.server_close()
-
-
-if __name__ == "__main__":
-    main()

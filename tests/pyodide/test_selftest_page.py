@@ -7,7 +7,9 @@ import subprocess
 from typing import TYPE_CHECKING, Any
 
 import pyodide_host
-from serve import WASM_DIR, WYCHEPROOF_DIR, StaticSite, selftest_files, serve_in_thread
+from serve import WASM_DIR, StaticSite, serve_in_thread
+
+from securepacs.server.web import WYCHEPROOF_DIR, selftest_files
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -17,7 +19,8 @@ DRIVER = pyodide_host.BROWSER_DIR / "selftest_drive.mjs"
 
 def test_selftest_page_runs_every_suite_and_passes(tmp_path: Path) -> None:
     node = pyodide_host.require_chromium()
-    site = StaticSite({"/": WASM_DIR / "selftest", "/dist/": WASM_DIR / "dist"}, selftest_files())
+    data = {f"/selftest/{name}": body for name, body in selftest_files().items()}
+    site = StaticSite({"/": WASM_DIR / "selftest", "/dist/": WASM_DIR / "dist"}, data)
     for running in serve_in_thread(site):
         shot = tmp_path / "selftest.png"
         completed = subprocess.run(
@@ -32,7 +35,7 @@ def test_selftest_page_runs_every_suite_and_passes(tmp_path: Path) -> None:
     assert seen["outcome"] == "passed", seen
     assert seen["status"] == "Every check passed in this browser."
     suites = {row[0]: row for row in seen["rows"]}
-    cases = json.loads(selftest_files()["/selftest/cases.json"])
+    cases = json.loads(selftest_files()["cases.json"])
     assert suites["Protocol vectors"][1:3] == [str(len(cases)), "0"]
     expected_wycheproof = len(list(WYCHEPROOF_DIR.glob("*_test.json")))
     assert sum(name.startswith("Wycheproof ") for name in suites) == expected_wycheproof

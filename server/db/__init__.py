@@ -1,0 +1,1 @@
+"""Persistence: async SQLAlchemy engines, typed models, one Alembic history for both dialects."""

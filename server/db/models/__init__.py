@@ -1,0 +1,8 @@
+"""Every model, imported here so that metadata and Alembic see them all."""
+
+from securepacs.server.db.models.account import Account
+from securepacs.server.db.models.email_token import EmailToken
+from securepacs.server.db.models.key_slot import KeySlot
+from securepacs.server.db.models.session import Session
+
+__all__ = ("Account", "EmailToken", "KeySlot", "Session")

@@ -1,0 +1,34 @@
+"""An account: an email, KDF parameters, public keys and the hash of the authentication key."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Boolean, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from securepacs.server.db.base import Base, Opaque, UtcDateTime, utcnow
+
+__all__ = ("Account",)
+
+
+class Account(Base):
+    """What the server knows about a person (docs/threat-model.md §3), and nothing more."""
+
+    __tablename__ = "account"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    email_confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    kdf_alg: Mapped[int] = mapped_column(Integer)
+    kdf_opslimit: Mapped[int] = mapped_column(Integer)
+    kdf_memlimit_kib: Mapped[int] = mapped_column(Integer)
+    kdf_salt: Mapped[bytes] = mapped_column(Opaque(16))
+    public_keys: Mapped[bytes] = mapped_column(Opaque(256))
+    # argon2-cffi encoded hash of the client's authentication key (never the key itself).
+    auth_hash: Mapped[str] = mapped_column(String(200))
+    # Set by a password reset: the password slot no longer matches the new password, so the
+    # next sign-in must re-wrap with the recovery key or the last usable password.
+    needs_recovery: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -1,0 +1,1 @@
+"""Accounts: registration, email confirmation, pre-login, sign-in and sessions (ZK-1)."""
