@@ -25,11 +25,13 @@ from securepacs.server.domain.accounts.controllers import (
     AuthController,
     MeController,
 )
+from securepacs.server.domain.accounts.credentials import CredentialService
 from securepacs.server.domain.accounts.services import AccountService, SignedIn
 from securepacs.server.domain.health import health, ready
 from securepacs.server.edge import EdgeMiddleware
 from securepacs.server.errors import exception_handlers
 from securepacs.server.mail import Mailer, OutboxMailer, SmtpMailer
+from securepacs.server.ratelimit import RateLimiter
 from securepacs.server.security import AuthKeyHasher
 from securepacs.server.web import web_routes
 
@@ -56,6 +58,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Litestar:
         sessions=session_factory(engine),
         hasher=AuthKeyHasher(settings.argon2_workers),
         mailer=_mailer(settings),
+        limiter=RateLimiter(),
     )
 
     @asynccontextmanager
@@ -74,8 +77,8 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Litestar:
         async with ctx.sessions() as session:
             yield session
 
-    def provide_accounts(db: NamedDependency[AsyncSession]) -> AccountService:
-        return AccountService(ctx, db)
+    def provide_accounts(db: NamedDependency[AsyncSession]) -> CredentialService:
+        return CredentialService(ctx, db)
 
     async def provide_me(
         request: Request[Any, Any, Any], accounts: NamedDependency[AccountService]
@@ -109,6 +112,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Litestar:
             "AsyncIterator": AsyncIterator,
             "ServerContext": ServerContext,
             "AccountService": AccountService,
+            "CredentialService": CredentialService,
             "SignedIn": SignedIn,
             "NamedDependency": NamedDependency,
         },

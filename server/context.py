@@ -8,6 +8,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
     from securepacs.server.mail import Mailer
+    from securepacs.server.ratelimit import RateLimiter
     from securepacs.server.security import AuthKeyHasher
     from securepacs.server.settings import Settings
 
@@ -24,9 +25,11 @@ class ServerContext:
         sessions: async_sessionmaker[AsyncSession],
         hasher: AuthKeyHasher,
         mailer: Mailer,
+        limiter: RateLimiter,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.sessions = sessions
         self.hasher = hasher
         self.mailer = mailer
+        self.limiter = limiter

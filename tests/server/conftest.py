@@ -22,6 +22,7 @@ import securepacs.crypto as c
 from securepacs.crypto.kdf import insecure_kdf_floor_for_tests, new_kdf_params
 from securepacs.server.app import create_app
 from securepacs.server.db.engine import create_engine
+from securepacs.server.edge import CSRF_HEADER
 from securepacs.server.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ def app(settings: Settings) -> Iterator[Litestar]:
 async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
     """An HTTP client bound to the app (lifespan runs: migrations, engine disposal)."""
     async with AsyncTestClient(app, base_url="http://127.0.0.1:8000") as test_client:
+        test_client.headers[CSRF_HEADER] = "1"
         yield test_client
 
 

@@ -20,6 +20,7 @@ from litestar.testing import AsyncTestClient
 
 from securepacs.crypto.kdf import stretch_password
 from securepacs.server.app import create_app
+from securepacs.server.edge import CSRF_HEADER
 from securepacs.server.logging import AllowlistFormatter
 from tests.server.conftest import Person, outbox_links
 
@@ -68,6 +69,7 @@ async def test_canary_password_and_derived_keys_never_stored_mailed_or_logged(
     person = Person("canary@example.org", CANARY_PASSWORD)
     caplog.set_level(logging.DEBUG)
     async with AsyncTestClient(create_app(settings)) as client:
+        client.headers[CSRF_HEADER] = "1"
         await client.post("/api/v1/accounts/register", json=person.register_body())
         token = outbox_links(settings)[-1].split("#", 1)[1]
         await client.post("/api/v1/accounts/confirm", json={"token": token})

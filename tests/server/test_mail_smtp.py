@@ -11,6 +11,7 @@ from aiosmtpd.controller import Controller
 from litestar.testing import AsyncTestClient
 
 from securepacs.server.app import create_app
+from securepacs.server.edge import CSRF_HEADER
 from securepacs.server.settings import load_settings
 from tests.server.conftest import Person
 
@@ -60,6 +61,7 @@ async def test_mail_confirmation_over_smtp_confirms_the_account(
     )
     person = Person("lou@example.org", "pw")
     async with AsyncTestClient(create_app(settings)) as client:
+        client.headers[CSRF_HEADER] = "1"
         response = await client.post("/api/v1/accounts/register", json=person.register_body())
         assert response.status_code == 202
         [message] = inbox.messages

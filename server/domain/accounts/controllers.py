@@ -4,33 +4,45 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from securepacs.server.context import ServerContext
+from securepacs.server.domain.accounts.credentials import CredentialService
 from securepacs.server.domain.accounts.schemas import (
     ConfirmRequest,
+    DeleteAccountRequest,
     EmailRequest,
     LoginRequest,
     LoginResponse,
     MeResponse,
+    PasswordChangeRequest,
+    PasswordResetRequest,
+    PasswordSlotRequest,
     PreloginResponse,
+    RecoveryKeyRequest,
+    RecoveryKeysResponse,
     RegisterRequest,
     SessionOut,
     StatusResponse,
 )
-from securepacs.server.domain.accounts.services import AccountService, SignedIn
+from securepacs.server.domain.accounts.services import SignedIn
 
 __all__ = ("SESSION_COOKIE", "AccountController", "AuthController", "MeController")
 
 SESSION_COOKIE: Final = "securepacs_session"
 _SENT: Final = StatusResponse(status="If the address can receive it, a message is on its way.")
 
-Service = NamedDependency[AccountService]
+Service = NamedDependency[CredentialService]
 Me = NamedDependency[SignedIn]
+
+
+def _limit_mail(ctx: ServerContext, request: Request[Any, Any, Any], email: str) -> None:
+    ctx.limiter.hit("mail-ip", _client(request)[0])
+    ctx.limiter.hit("mail-email", email.strip().lower())
 
 
 def _client(request: Request[Any, Any, Any]) -> tuple[str, str]:
@@ -59,8 +71,15 @@ class AccountController(Controller):
         return StatusResponse(status="Your email address is confirmed. You can sign in now.")
 
     @post("/confirm/resend", status_code=HTTP_202_ACCEPTED)
-    async def resend(self, data: JSONBody[EmailRequest], accounts: Service) -> StatusResponse:
+    async def resend(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[EmailRequest],
+        accounts: Service,
+        ctx: NamedDependency[ServerContext],
+    ) -> StatusResponse:
         """Mail a new confirmation link (the answer is the same for every address)."""
+        _limit_mail(ctx, request, data.email)
         await accounts.resend_confirmation(data.email)
         return _SENT
 
@@ -72,8 +91,15 @@ class AuthController(Controller):
     tags = ["auth"]  # noqa: RUF012 -- Litestar reads a plain class attribute
 
     @post("/prelogin", status_code=200)
-    async def prelogin(self, data: JSONBody[EmailRequest], accounts: Service) -> PreloginResponse:
+    async def prelogin(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[EmailRequest],
+        accounts: Service,
+        ctx: NamedDependency[ServerContext],
+    ) -> PreloginResponse:
         """Argon2id parameters and salt for deriving keys from the password."""
+        ctx.limiter.hit("prelogin-ip", _client(request)[0])
         return PreloginResponse(kdf=await accounts.prelogin(data.email))
 
     @post("/login", status_code=200)
@@ -86,6 +112,8 @@ class AuthController(Controller):
     ) -> Response[LoginResponse]:
         """Sign in with the authentication key; sets the session cookie."""
         ip, agent = _client(request)
+        ctx.limiter.hit("login-ip", ip)
+        ctx.limiter.hit("login-email", data.email.strip().lower())
         token, _, view = await accounts.login(data.email, data.auth_key, data.remember, ip, agent)
         settings = ctx.settings
         cookie = Cookie(
@@ -98,6 +126,30 @@ class AuthController(Controller):
             max_age=settings.remember_days * 86400 if data.remember else None,
         )
         return Response(view, cookies=[cookie])
+
+    @post("/password-reset", status_code=HTTP_202_ACCEPTED)
+    async def request_reset(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[EmailRequest],
+        accounts: Service,
+        ctx: NamedDependency[ServerContext],
+    ) -> StatusResponse:
+        """Forgot your password?: mail a reset link (the answer is the same for every address)."""
+        _limit_mail(ctx, request, data.email)
+        await accounts.request_reset(data.email)
+        return _SENT
+
+    @post("/password-reset/complete", status_code=200)
+    async def complete_reset(
+        self, data: JSONBody[PasswordResetRequest], accounts: Service
+    ) -> StatusResponse:
+        """Set the new password from the mailed link; studies need the recovery key next."""
+        await accounts.complete_reset(data.token, data.kdf, data.auth_key)
+        return StatusResponse(
+            status="Your password is changed. Sign in; then load your recovery key to open "
+            "your studies."
+        )
 
     @post("/logout", status_code=HTTP_204_NO_CONTENT)
     async def logout(self, accounts: Service, me: Me) -> Response[None]:
@@ -126,6 +178,48 @@ class MeController(Controller):
     async def sessions(self, accounts: Service, me: Me) -> list[SessionOut]:
         """Every session of this account, the current one marked."""
         return await accounts.sessions(me)
+
+    @post("/password", status_code=HTTP_204_NO_CONTENT)
+    async def change_password(
+        self, data: JSONBody[PasswordChangeRequest], accounts: Service, me: Me
+    ) -> None:
+        """Change the password: the client re-wrapped the slot; other sessions end."""
+        await accounts.change_password(
+            me, data.current_auth_key, data.kdf, data.auth_key, data.password_slot
+        )
+
+    @put("/password-slot", status_code=HTTP_204_NO_CONTENT)
+    async def recovered(
+        self, data: JSONBody[PasswordSlotRequest], accounts: Service, me: Me
+    ) -> None:
+        """After a reset: store the bundle re-wrapped under the new password."""
+        await accounts.store_recovered_password_slot(me, data.password_slot)
+
+    @get("/recovery-keys")
+    async def recovery_keys(self, accounts: Service, me: Me) -> RecoveryKeysResponse:
+        """Recovery key status, by Key UID."""
+        return RecoveryKeysResponse(key_uids=await accounts.recovery_key_uids(me))
+
+    @post("/recovery-keys", status_code=201)
+    async def add_recovery_key(
+        self, data: JSONBody[RecoveryKeyRequest], accounts: Service, me: Me
+    ) -> RecoveryKeysResponse:
+        """Add (or, with replace, swap in) a recovery-key slot."""
+        uids = await accounts.add_recovery_key(me, data.slot, data.replace)
+        return RecoveryKeysResponse(key_uids=uids)
+
+    @delete("/recovery-keys", status_code=HTTP_204_NO_CONTENT)
+    async def invalidate_recovery_keys(self, accounts: Service, me: Me) -> None:
+        """Invalidate all recovery keys."""
+        await accounts.invalidate_recovery_keys(me)
+
+    @post("/delete", status_code=HTTP_204_NO_CONTENT)
+    async def delete_account(
+        self, data: JSONBody[DeleteAccountRequest], accounts: Service, me: Me
+    ) -> Response[None]:
+        """Delete the account with all its data."""
+        await accounts.delete_account(me, data.auth_key)
+        return Response(None, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
 
     @delete("/sessions/{session_id:str}", status_code=HTTP_204_NO_CONTENT)
     async def revoke(self, session_id: FromPath[str], accounts: Service, me: Me) -> None:

@@ -121,3 +121,49 @@ class SessionOut(_Wire, frozen=True):
     current: bool
     ip_address: str
     user_agent: str
+
+
+class PasswordChangeRequest(_Wire, frozen=True):
+    """A new password: its parameters, its authentication key and the re-wrapped slot."""
+
+    current_auth_key: Key32
+    kdf: KdfParamsWire
+    auth_key: Key32
+    password_slot: Annotated[bytes, msgspec.Meta(max_length=1024)]
+
+
+class PasswordResetRequest(_Wire, frozen=True):
+    """Complete a reset from the mailed link: new parameters and authentication key, no slot.
+
+    The client cannot wrap the account bundle yet (it does not have it); the old slots stay and
+    the next sign-in asks for the recovery key or the last usable password.
+    """
+
+    token: Annotated[str, msgspec.Meta(min_length=16, max_length=128)]
+    kdf: KdfParamsWire
+    auth_key: Key32
+
+
+class PasswordSlotRequest(_Wire, frozen=True):
+    """After recovery: the bundle wrapped under the current password's parameters."""
+
+    password_slot: Annotated[bytes, msgspec.Meta(max_length=1024)]
+
+
+class RecoveryKeyRequest(_Wire, frozen=True):
+    """A recovery-key slot; ``replace`` invalidates every other recovery key at the same time."""
+
+    slot: Annotated[bytes, msgspec.Meta(max_length=1024)]
+    replace: bool = False
+
+
+class RecoveryKeysResponse(_Wire, frozen=True):
+    """Recovery key status: Key UIDs only, never key material."""
+
+    key_uids: list[str]
+
+
+class DeleteAccountRequest(_Wire, frozen=True):
+    """Deleting an account asks for the authentication key again."""
+
+    auth_key: Key32

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from securepacs.server.context import ServerContext
 
-__all__ = ("AccountService", "SignedIn", "normalize_email")
+__all__ = ("AccountService", "SignedIn", "account_params", "normalize_email")
 
 _EMAIL: Final = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 CONFIRM: Final = "confirm"
@@ -64,7 +64,8 @@ def _wire(params: KdfParams) -> KdfParamsWire:
     )
 
 
-def _params(account: Account) -> KdfParams:
+def account_params(account: Account) -> KdfParams:
+    """The Argon2id parameters pre-login hands out for ``account``."""
     return KdfParams(
         alg=account.kdf_alg,
         opslimit=account.kdf_opslimit,
@@ -199,7 +200,7 @@ class AccountService:
         account = await self._by_email(email)
         if account is None:
             return _wire(fake_kdf_params(self.ctx.settings.secret_key, email))
-        return _wire(_params(account))
+        return _wire(account_params(account))
 
     async def login(
         self, email: str, auth_key: bytes, remember: bool, ip: str, agent: str
