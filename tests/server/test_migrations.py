@@ -13,7 +13,15 @@ from securepacs.server.db.migrate import downgrade, upgrade
 
 pytestmark = pytest.mark.anyio
 
-TABLES = {"account", "key_slot", "session", "email_token", "alembic_version"}
+TABLES = {
+    "account",
+    "key_slot",
+    "session",
+    "email_token",
+    "two_factor",
+    "two_factor_recovery_code",
+    "alembic_version",
+}
 
 
 async def test_migrations_run_down_and_up_and_match_the_models(database_url: str) -> None:

@@ -4,5 +4,6 @@ from securepacs.server.db.models.account import Account
 from securepacs.server.db.models.email_token import EmailToken
 from securepacs.server.db.models.key_slot import KeySlot
 from securepacs.server.db.models.session import Session
+from securepacs.server.db.models.two_factor import TwoFactor, TwoFactorRecoveryCode
 
-__all__ = ("Account", "EmailToken", "KeySlot", "Session")
+__all__ = ("Account", "EmailToken", "KeySlot", "Session", "TwoFactor", "TwoFactorRecoveryCode")

@@ -13,6 +13,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from securepacs.server.context import ServerContext
 from securepacs.server.domain.accounts.credentials import CredentialService
 from securepacs.server.domain.accounts.schemas import (
+    CodeRequest,
     ConfirmRequest,
     DeleteAccountRequest,
     EmailRequest,
@@ -23,13 +24,16 @@ from securepacs.server.domain.accounts.schemas import (
     PasswordResetRequest,
     PasswordSlotRequest,
     PreloginResponse,
+    RecoveryCodesResponse,
     RecoveryKeyRequest,
     RecoveryKeysResponse,
     RegisterRequest,
     SessionOut,
     StatusResponse,
+    TwoFactorStartResponse,
 )
 from securepacs.server.domain.accounts.services import SignedIn
+from securepacs.server.domain.accounts.two_factor import confirm_totp, disable_totp, start_totp
 
 __all__ = ("SESSION_COOKIE", "AccountController", "AuthController", "MeController")
 
@@ -114,7 +118,9 @@ class AuthController(Controller):
         ip, agent = _client(request)
         ctx.limiter.hit("login-ip", ip)
         ctx.limiter.hit("login-email", data.email.strip().lower())
-        token, _, view = await accounts.login(data.email, data.auth_key, data.remember, ip, agent)
+        token, _, view = await accounts.login(
+            data.email, data.auth_key, data.remember, ip, agent, data.totp_code, data.recovery_code
+        )
         settings = ctx.settings
         cookie = Cookie(
             key=SESSION_COOKIE,
@@ -220,6 +226,28 @@ class MeController(Controller):
         """Delete the account with all its data."""
         await accounts.delete_account(me, data.auth_key)
         return Response(None, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
+
+    @post("/2fa", status_code=201)
+    async def start_two_factor(self, accounts: Service, me: Me) -> TwoFactorStartResponse:
+        """Begin turning on two-factor authentication: a secret for the authenticator app."""
+        secret, uri = await start_totp(accounts.db, me.account)
+        return TwoFactorStartResponse(secret=secret, otpauth_uri=uri)
+
+    @post("/2fa/confirm", status_code=200)
+    async def confirm_two_factor(
+        self, data: JSONBody[CodeRequest], accounts: Service, me: Me
+    ) -> RecoveryCodesResponse:
+        """Turn two-factor on with a first code; returns the recovery codes, once."""
+        return RecoveryCodesResponse(
+            recovery_codes=await confirm_totp(accounts.db, me.account, data.code)
+        )
+
+    @post("/2fa/disable", status_code=HTTP_204_NO_CONTENT)
+    async def disable_two_factor(
+        self, data: JSONBody[CodeRequest], accounts: Service, me: Me
+    ) -> None:
+        """Turn two-factor off with a current code or an unused recovery code."""
+        await disable_totp(accounts.db, me.account, data.code)
 
     @delete("/sessions/{session_id:str}", status_code=HTTP_204_NO_CONTENT)
     async def revoke(self, session_id: FromPath[str], accounts: Service, me: Me) -> None:

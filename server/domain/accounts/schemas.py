@@ -66,6 +66,8 @@ class LoginRequest(_Wire, frozen=True):
     email: Email
     auth_key: Key32
     remember: bool = False
+    totp_code: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+    recovery_code: Annotated[str, msgspec.Meta(max_length=32)] | None = None
 
 
 class StatusResponse(_Wire, frozen=True):
@@ -108,6 +110,7 @@ class MeResponse(_Wire, frozen=True):
     email_confirmed: bool
     needs_recovery: bool
     recovery_key_uids: list[str]
+    two_factor_enabled: bool
 
 
 class SessionOut(_Wire, frozen=True):
@@ -167,3 +170,22 @@ class DeleteAccountRequest(_Wire, frozen=True):
     """Deleting an account asks for the authentication key again."""
 
     auth_key: Key32
+
+
+class TwoFactorStartResponse(_Wire, frozen=True):
+    """The secret for the authenticator app, as text and as an otpauth:// URI (for a QR code)."""
+
+    secret: str
+    otpauth_uri: str
+
+
+class CodeRequest(_Wire, frozen=True):
+    """A code from the authenticator app (or, to turn two-factor off, a recovery code)."""
+
+    code: Annotated[str, msgspec.Meta(min_length=6, max_length=32)]
+
+
+class RecoveryCodesResponse(_Wire, frozen=True):
+    """Ten single-use two-factor recovery codes, shown once."""
+
+    recovery_codes: list[str]

@@ -26,6 +26,7 @@ from securepacs.server.domain.accounts.schemas import (
     SessionOut,
     SlotOut,
 )
+from securepacs.server.domain.accounts.two_factor import check_second_factor, is_enabled
 from securepacs.server.errors import (
     EmailNotConfirmed,
     InvalidInput,
@@ -203,7 +204,14 @@ class AccountService:
         return _wire(account_params(account))
 
     async def login(
-        self, email: str, auth_key: bytes, remember: bool, ip: str, agent: str
+        self,
+        email: str,
+        auth_key: bytes,
+        remember: bool,
+        ip: str,
+        agent: str,
+        totp_code: str | None = None,
+        recovery_code: str | None = None,
     ) -> tuple[str, Session, LoginResponse]:
         """Verify the authentication key and open a session; returns the cookie token too."""
         email = normalize_email(email)
@@ -213,6 +221,7 @@ class AccountService:
             raise WrongCredentials
         if account.email_confirmed_at is None:
             raise EmailNotConfirmed
+        await check_second_factor(self.db, account, totp_code, recovery_code)
         token, token_hash = new_token()
         settings = self.ctx.settings
         lifetime = (
@@ -296,6 +305,7 @@ class AccountService:
             email_confirmed=account.email_confirmed_at is not None,
             needs_recovery=account.needs_recovery,
             recovery_key_uids=sorted(uid.hex() for uid in uids.scalars() if uid),
+            two_factor_enabled=await is_enabled(self.db, account),
         )
 
     async def sessions(self, signed_in: SignedIn) -> list[SessionOut]:
