@@ -30,6 +30,7 @@ setup:
     mkdir -p .build/typecheck/securepacs
     ln -sfn ../../../crypto .build/typecheck/securepacs/crypto
     ln -sfn ../../../server .build/typecheck/securepacs/server
+    ln -sfn ../../../client .build/typecheck/securepacs/client
 
 # Assemble the offline Pyodide runtime (pinned by SHA-256) into wasm/dist.
 wasm: setup

@@ -1,0 +1,77 @@
+"""The transport seam: one async request method, implemented by httpx here and fetch later."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final, Protocol
+from urllib.parse import urlsplit
+
+import httpx
+import msgspec
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = ("CSRF_HEADER", "HttpxTransport", "Transport", "TransportResponse")
+
+CSRF_HEADER: Final = "X-SecurePACS-CSRF"
+SESSION_COOKIE: Final = "securepacs_session"
+
+
+class TransportResponse(msgspec.Struct, frozen=True):
+    """Status and body of one response."""
+
+    status: int
+    body: bytes
+    retry_after: str | None = None
+
+
+class Transport(Protocol):
+    """Sends a JSON request to the SecurePACS API and returns the raw response."""
+
+    async def request(self, method: str, path: str, body: Any = None) -> TransportResponse:
+        """``body`` is encoded as JSON (bytes as base64); cookies are kept by the transport."""
+        ...
+
+
+class HttpxTransport:
+    """httpx with a cookie jar; ``session`` restores a saved session cookie."""
+
+    def __init__(self, base_url: str, *, session: str | None = None, timeout: float = 60) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url, timeout=timeout, headers={CSRF_HEADER: "1"}
+        )
+        if session:
+            # Same domain as the server's Set-Cookie, so a new session replaces this one.
+            host = urlsplit(self.base_url).hostname or ""
+            self._client.cookies.set(SESSION_COOKIE, session, domain=host)
+
+    @property
+    def session(self) -> str | None:
+        """The current session cookie, to save between CLI runs."""
+        values = [c.value for c in self._client.cookies.jar if c.name == SESSION_COOKIE]
+        return values[-1] if values else None
+
+    async def request(self, method: str, path: str, body: Any = None) -> TransportResponse:
+        """Send one request with the session cookie and the app's CSRF header."""
+        content = None if body is None else msgspec.json.encode(body)
+        headers = {"content-type": "application/json"} if content is not None else {}
+        response = await self._client.request(method, path, content=content, headers=headers)
+        return TransportResponse(
+            response.status_code, response.content, response.headers.get("retry-after")
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()
+
+    async def __aenter__(self) -> HttpxTransport:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self.aclose()
