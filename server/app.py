@@ -16,6 +16,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from securepacs.server.blobs import BlobStore
 from securepacs.server.context import ServerContext
 from securepacs.server.db.engine import create_engine, session_factory
 from securepacs.server.db.migrate import upgrade
@@ -59,6 +60,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Litestar:
         hasher=AuthKeyHasher(settings.argon2_workers),
         mailer=_mailer(settings),
         limiter=RateLimiter(),
+        blobs=BlobStore(settings.blob_url),
     )
 
     @asynccontextmanager

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+    from securepacs.server.blobs import BlobStore
     from securepacs.server.mail import Mailer
     from securepacs.server.ratelimit import RateLimiter
     from securepacs.server.security import AuthKeyHasher
@@ -26,6 +27,7 @@ class ServerContext:
         hasher: AuthKeyHasher,
         mailer: Mailer,
         limiter: RateLimiter,
+        blobs: BlobStore,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -33,3 +35,4 @@ class ServerContext:
         self.hasher = hasher
         self.mailer = mailer
         self.limiter = limiter
+        self.blobs = blobs

@@ -7,6 +7,7 @@ from litestar.di import NamedDependency
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from securepacs.server.context import ServerContext
 from securepacs.server.domain.accounts.schemas import StatusResponse
 from securepacs.server.errors import DomainError
 
@@ -28,10 +29,13 @@ async def health() -> StatusResponse:
 
 
 @get("/ready", tags=["operations"])
-async def ready(db: NamedDependency[AsyncSession]) -> StatusResponse:
-    """The database answers (503 otherwise)."""
+async def ready(
+    db: NamedDependency[AsyncSession], ctx: NamedDependency[ServerContext]
+) -> StatusResponse:
+    """The database and the blob store answer (503 otherwise)."""
     try:
         await db.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 -- any driver failure means "not ready", by design
+        await ctx.blobs.check()
+    except Exception:  # noqa: BLE001 -- any failure below means "not ready", by design
         raise NotReady from None
     return StatusResponse(status="ready")

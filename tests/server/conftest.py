@@ -19,6 +19,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
 import securepacs.crypto as c
+from securepacs.client.transport import TransportResponse
 from securepacs.crypto.kdf import insecure_kdf_floor_for_tests, new_kdf_params
 from securepacs.server.app import create_app
 from securepacs.server.db.engine import create_engine
@@ -160,3 +161,20 @@ def outbox_links(settings: Settings) -> list[str]:
     for path in sorted(settings.outbox_dir.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns):
         links += [w for w in path.read_text().split() if w.startswith("http")]
     return links
+
+
+class InProcessTransport:
+    """The client core's Transport over the in-process test client (same bytes as httpx)."""
+
+    def __init__(self, client: AsyncTestClient[Litestar]) -> None:
+        self.client = client
+
+    async def request(self, method: str, path: str, body: Any = None) -> TransportResponse:
+        import msgspec
+
+        content = None if body is None else msgspec.json.encode(body)
+        headers = {"content-type": "application/json"} if content is not None else {}
+        response = await self.client.request(method, path, content=content, headers=headers)
+        return TransportResponse(
+            response.status_code, response.content, response.headers.get("retry-after")
+        )

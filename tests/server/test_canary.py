@@ -1,10 +1,12 @@
-"""ZK-1 canary: a password and everything derived from it never reach storage, mail or logs.
+"""ZK-1 canary: passwords, the recovery key and every key derived from them stay on the client.
 
-A person registers and signs in with a canary password. Afterwards the database (the SQLite file,
-or a pg_dump of the PostgreSQL database), the data folder (blobs, outbox) and every log line are
-searched for the password and for each derived secret: the stretched root, the key-encryption
-key and the authentication key (which the server receives at login but must keep only as an
-Argon2 hash).
+A person runs the whole account lifecycle through the client core (the code the CLI and the
+browser use) with canary passwords and a canary recovery key: register, confirm, sign in,
+create a recovery key, change the password, reset it by mail, recover with the recovery key.
+Afterwards the database (the SQLite file, or a pg_dump of PostgreSQL), the data folder (blob
+store, mail outbox) and every log line are searched for each secret in every spelling a careless
+column or log line could use. The authentication keys, which the server receives, must appear
+only as Argon2 hashes.
 """
 
 from __future__ import annotations
@@ -18,34 +20,48 @@ from typing import TYPE_CHECKING
 import pytest
 from litestar.testing import AsyncTestClient
 
-from securepacs.crypto.kdf import stretch_password
+from securepacs.client.accounts import AccountFlows, RecoveryNeeded
+from securepacs.crypto import derive_password_keys, recovery_text
+from securepacs.crypto.kdf import new_kdf_params, stretch_password
 from securepacs.server.app import create_app
 from securepacs.server.edge import CSRF_HEADER
 from securepacs.server.logging import AllowlistFormatter
-from tests.server.conftest import Person, outbox_links
+from tests.server.conftest import InProcessTransport, outbox_links
 
 if TYPE_CHECKING:
+    from securepacs.crypto import AccountKeys, KdfParams, RecoveryKey
     from securepacs.server.settings import Settings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("cheap_kdf")]
 
-CANARY_PASSWORD = "Canary-Passw0rd-7f3c9e"
+EMAIL = "canary@example.org"
+PASSWORDS = ("Canary-Passw0rd-7f3c9e", "Canary-Second-91d2aa", "Canary-Reset-5b07f1")
 
 
-def _needles(person: Person) -> dict[str, bytes]:
-    keys = person.new.password_keys
-    root = stretch_password(CANARY_PASSWORD, person.kdf)
-    needles = {
-        "password": CANARY_PASSWORD.encode(),
-        "root": root,
-        "kek": keys.kek._material,
-        "auth_key": keys.auth_key.to_bytes(),
+def _spellings(name: str, raw: bytes) -> dict[str, bytes]:
+    return {
+        name: raw,
+        f"{name}-hex": raw.hex().encode(),
+        f"{name}-b64": base64.b64encode(raw),
+        f"{name}-b64url": base64.urlsafe_b64encode(raw).rstrip(b"="),
     }
-    # Also every textual spelling a careless log line or JSON column could use.
-    for name, raw in list(needles.items()):
-        if name != "password":
-            needles[f"{name}-hex"] = raw.hex().encode()
-            needles[f"{name}-b64"] = base64.b64encode(raw)
+
+
+def _password_needles(password: str, params: KdfParams) -> dict[str, bytes]:
+    keys = derive_password_keys(password, params)
+    needles = {f"password:{password}": password.encode()}
+    needles |= _spellings(f"root:{password}", stretch_password(password, params))
+    needles |= _spellings(f"kek:{password}", keys.kek._material)
+    needles |= _spellings(f"auth:{password}", keys.auth_key.to_bytes())
+    return needles
+
+
+def _key_needles(keys: AccountKeys, recovery: RecoveryKey) -> dict[str, bytes]:
+    needles = _spellings("recovery-key", recovery._material)
+    needles["recovery-text"] = recovery_text(recovery).encode()
+    needles |= _spellings("x25519-secret", keys._x25519_secret)
+    needles |= _spellings("ed25519-secret", keys._ed25519_secret[:32])
+    needles |= _spellings("account-key", keys.account_key._material)
     return needles
 
 
@@ -58,35 +74,41 @@ def _storage(settings: Settings) -> bytes:
             capture_output=True,
             check=True,
         ).stdout
-        blobs += dump
         assert b"CREATE TABLE public.account" in dump
+        blobs += dump
     return blobs
 
 
-async def test_canary_password_and_derived_keys_never_stored_mailed_or_logged(
+async def test_canary_secrets_never_stored_mailed_or_logged(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    person = Person("canary@example.org", CANARY_PASSWORD)
     caplog.set_level(logging.DEBUG)
+    params: list[KdfParams] = []
     async with AsyncTestClient(create_app(settings)) as client:
         client.headers[CSRF_HEADER] = "1"
-        await client.post("/api/v1/accounts/register", json=person.register_body())
-        token = outbox_links(settings)[-1].split("#", 1)[1]
-        await client.post("/api/v1/accounts/confirm", json={"token": token})
-        login = await client.post(
-            "/api/v1/auth/login", json={"email": person.email, "auth_key": person.auth_key}
-        )
-        assert login.status_code == 200
-        await client.post(
-            "/api/v1/auth/login",
-            json={"email": person.email, "auth_key": base64.b64encode(b"x" * 32).decode()},
-        )
-        await client.get("/api/v1/me/sessions")
-    formatter = AllowlistFormatter()
-    logs = "\n".join(formatter.format(record) for record in caplog.records).encode()
-    assert b"request" in logs  # the access log ran, so its silence below means something
+        flows = AccountFlows(InProcessTransport(client))
+        first = new_kdf_params(opslimit=1, memlimit_kib=8)
+        params.append(first)
+        await flows.register(EMAIL, PASSWORDS[0], kdf=first)
+        await flows.confirm(outbox_links(settings)[-1])
+        unlocked = await flows.login(EMAIL, PASSWORDS[0])
+        recovery = await flows.create_recovery_key(unlocked, replace=False)
+        await flows.change_password(unlocked, PASSWORDS[0], PASSWORDS[1])
+        params.append(unlocked.params)
+        await flows.forgot_password(EMAIL)
+        await flows.reset_password(outbox_links(settings)[-1], PASSWORDS[2])
+        with pytest.raises(RecoveryNeeded) as needed:
+            await flows.login(EMAIL, PASSWORDS[2])
+        params.append(needed.value.params)
+        restored = await flows.recover(needed.value, recovery_key=recovery)
+        assert restored.keys.public == unlocked.keys.public
+    needles = _key_needles(unlocked.keys, recovery)
+    for password, kdf in zip(PASSWORDS, params, strict=True):
+        needles |= _password_needles(password, kdf)
+    logs = "\n".join(AllowlistFormatter().format(r) for r in caplog.records).encode()
+    assert b"route=/api/v1/auth/login" in logs  # the access log ran, so silence means something
     stored = _storage(settings)
-    assert b"canary@example.org" in stored  # the search does see the database
-    for name, needle in _needles(person).items():
-        assert needle not in stored, f"{name} found in storage"
-        assert needle not in logs, f"{name} found in logs"
+    assert EMAIL.encode() in stored  # the search sees the database
+    assert b"Reset your SecurePACS password" in stored  # ...and the outbox
+    found = [n for n, needle in needles.items() if needle in stored or needle in logs]
+    assert not found, f"secrets found in storage or logs: {found}"
