@@ -25,6 +25,7 @@ LIMITS: Final = {
     "login-ip": (50, 300),
     "mail-email": (3, 3600),
     "mail-ip": (20, 3600),
+    "two-factor-account": (10, 300),
 }
 _MAX_KEYS: Final = 100_000
 

@@ -6,15 +6,19 @@ import base64
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from litestar.testing import AsyncTestClient
 
 import securepacs.crypto as c
+from securepacs.server.app import create_app
+from securepacs.server.edge import CSRF_HEADER
+from securepacs.server.settings import load_settings
 from tests.server.conftest import Person, b64, outbox_links
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from litestar import Litestar
-    from litestar.testing import AsyncTestClient
 
     from securepacs.server.settings import Settings
 
@@ -272,3 +276,21 @@ async def test_operations_health_ready_and_openapi(client: AsyncTestClient[Lites
     schema = (await client.get("/api/schema/openapi.json")).json()
     assert "/api/v1/auth/login" in schema["paths"]
     assert "/api/v1/accounts/register" in schema["paths"]
+
+
+async def test_edge_behind_tls_sends_hsts_and_secure_cookies(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "SECUREPACS_DATA_DIR": str(tmp_path / "tls"),
+            "SECUREPACS_PUBLIC_URL": "https://pacs.example",
+        }
+    )
+    person = Person("tls@example.org", "pw")
+    async with AsyncTestClient(create_app(settings), base_url="https://pacs.example") as client:
+        client.headers[CSRF_HEADER] = "1"
+        response = await client.post("/api/v1/accounts/register", json=person.register_body())
+        assert "max-age=" in response.headers["strict-transport-security"]
+        token = outbox_links(settings)[-1].split("#", 1)[1]
+        await client.post("/api/v1/accounts/confirm", json={"token": token})
+        login = await _login(client, person)
+        assert "Secure" in login.headers["set-cookie"]

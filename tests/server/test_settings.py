@@ -75,3 +75,15 @@ def test_cli_check_config_reports_a_bad_variable(
     assert "SECUREPACS_PORT" in capsys.readouterr().err
     monkeypatch.setenv("SECUREPACS_PORT", "8001")
     assert main(["check-config"]) == 0
+
+
+def test_cli_db_upgrade_creates_the_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from securepacs.server.__main__ import main
+
+    monkeypatch.setenv("SECUREPACS_DATA_DIR", str(tmp_path))
+    assert main(["db", "upgrade"]) == 0
+    with sqlite3.connect(tmp_path / "securepacs.db") as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"account", "key_slot", "session", "two_factor"} <= tables

@@ -238,6 +238,7 @@ class MeController(Controller):
         self, data: JSONBody[CodeRequest], accounts: Service, me: Me
     ) -> RecoveryCodesResponse:
         """Turn two-factor on with a first code; returns the recovery codes, once."""
+        accounts.ctx.limiter.hit("two-factor-account", me.account.id)
         return RecoveryCodesResponse(
             recovery_codes=await confirm_totp(accounts.db, me.account, data.code)
         )
@@ -247,6 +248,7 @@ class MeController(Controller):
         self, data: JSONBody[CodeRequest], accounts: Service, me: Me
     ) -> None:
         """Turn two-factor off with a current code or an unused recovery code."""
+        accounts.ctx.limiter.hit("two-factor-account", me.account.id)
         await disable_totp(accounts.db, me.account, data.code)
 
     @delete("/sessions/{session_id:str}", status_code=HTTP_204_NO_CONTENT)
