@@ -294,3 +294,17 @@ async def test_edge_behind_tls_sends_hsts_and_secure_cookies(tmp_path: Path) -> 
         await client.post("/api/v1/accounts/confirm", json={"token": token})
         login = await _login(client, person)
         assert "Secure" in login.headers["set-cookie"]
+
+
+async def test_accounts_concurrent_registrations_of_one_address_make_one_account(
+    client: AsyncTestClient[Litestar], settings: Settings
+) -> None:
+    import asyncio
+
+    bodies = [Person("race@example.org", f"pw{n}").register_body() for n in range(4)]
+    responses = await asyncio.gather(
+        *(client.post("/api/v1/accounts/register", json=body) for body in bodies)
+    )
+    assert {r.status_code for r in responses} == {202}
+    confirmations = [link for link in outbox_links(settings) if "/confirm#" in link]
+    assert len(confirmations) == 1

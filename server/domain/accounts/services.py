@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Final
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from securepacs.crypto import CryptoError, open_public_keys, slot_info
 from securepacs.crypto.account import SLOT_PASSWORD
@@ -140,7 +141,12 @@ class AccountService:
             needs_recovery=False,
         )
         self.db.add(account)
-        await self.db.flush()
+        try:
+            await self.db.flush()
+        except IntegrityError:
+            # A concurrent registration of the same address won; answer as for an existing one.
+            await self.db.rollback()
+            return
         self.db.add(KeySlot(account_id=account.id, slot_type=SLOT_PASSWORD, envelope=slot))
         link = await self._mail_token(account, CONFIRM)
         await self.db.commit()
