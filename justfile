@@ -54,9 +54,11 @@ test-pyodide: setup wasm
 vectors: setup
     {{py}} tests/vectors/generate.py
 
-# Crypto throughput and Argon2id timings, CPython vs Pyodide-in-Node, as a table.
+# Crypto throughput and Argon2id timings (CPython vs Pyodide-in-Node), then sign-in latency
+# under concurrency on SQLite and PostgreSQL, as tables.
 bench: setup wasm
     {{py}} bench/crypto.py
+    {{py}} bench/accounts.py
 
 # Format the code in place.
 fmt: setup

@@ -119,8 +119,9 @@ class AccountService:
             raise InvalidInput(
                 "The password key slot does not match its parameters. Update the app."
             )
-        existing = await self._by_email(email)
+        # Argon2 first: no database connection is held while a worker thread hashes.
         auth_hash = await self.ctx.hasher.hash(auth_key)
+        existing = await self._by_email(email)
         if existing is not None:
             await self._send(
                 email,
@@ -222,8 +223,13 @@ class AccountService:
         """Verify the authentication key and open a session; returns the cookie token too."""
         email = normalize_email(email)
         account = await self._by_email(email)
-        ok = await self.ctx.hasher.verify(account.auth_hash if account else None, auth_key)
-        if account is None or not ok:
+        stored = account.auth_hash if account else None
+        # Hand the connection back while Argon2 runs: under a burst of sign-ins, waiting for a
+        # worker thread must not hold one of the pool's connections (or a PostgreSQL transaction).
+        await self.db.rollback()
+        ok = await self.ctx.hasher.verify(stored, auth_key)
+        account = await self._by_email(email) if ok else None
+        if account is None:
             raise WrongCredentials
         if account.email_confirmed_at is None:
             raise EmailNotConfirmed
