@@ -21,6 +21,7 @@ __all__ = ("LIMITS", "RateLimiter")
 # (attempts, window in seconds) per bucket; the key is an email or an IP address.
 LIMITS: Final = {
     "prelogin-ip": (60, 60),
+    "prelogin-email": (30, 60),
     "login-email": (10, 300),
     "login-ip": (50, 300),
     "mail-email": (3, 3600),

@@ -104,6 +104,7 @@ class AuthController(Controller):
     ) -> PreloginResponse:
         """Argon2id parameters and salt for deriving keys from the password."""
         ctx.limiter.hit("prelogin-ip", _client(request)[0])
+        ctx.limiter.hit("prelogin-email", data.email.strip().lower())
         return PreloginResponse(kdf=await accounts.prelogin(data.email))
 
     @post("/login", status_code=200)
