@@ -80,6 +80,16 @@ def _check_keys(keys: AccountKeys, view: LoginView) -> None:
         raise AuthenticationFailed
 
 
+def _open(view: LoginView, keys: PasswordKeys, params: KdfParams) -> Unlocked:
+    """Open the password slot of ``view``, or ask for recovery after a reset."""
+    if view.needs_recovery:
+        raise RecoveryNeeded(view, keys, params)
+    [slot] = [s for s in view.key_slots if s.slot_type == SLOT_PASSWORD]
+    account = open_slot(slot.envelope, keys.kek)
+    _check_keys(account, view)
+    return Unlocked(account, view, params)
+
+
 class AccountFlows:
     """Register, confirm, sign in, recover, change password, manage recovery keys and 2FA."""
 
@@ -136,13 +146,7 @@ class AccountFlows:
             body["totp_code"] = totp_code
         if recovery_code:
             body["recovery_code"] = recovery_code
-        view = await self.api.login(body)
-        if view.needs_recovery:
-            raise RecoveryNeeded(view, keys, params)
-        [slot] = [s for s in view.key_slots if s.slot_type == SLOT_PASSWORD]
-        account = open_slot(slot.envelope, keys.kek)
-        _check_keys(account, view)
-        return Unlocked(account, view, params)
+        return _open(await self.api.login(body), keys, params)
 
     async def unlock(self, password: str) -> Unlocked:
         """Unlock the keys of the signed-in account (no new session, no second factor).
@@ -153,12 +157,7 @@ class AccountFlows:
         """
         view = await self.api.keys()
         keys, params = await self.password_keys(view.email, password)
-        if view.needs_recovery:
-            raise RecoveryNeeded(view, keys, params)
-        [slot] = [s for s in view.key_slots if s.slot_type == SLOT_PASSWORD]
-        account = open_slot(slot.envelope, keys.kek)
-        _check_keys(account, view)
-        return Unlocked(account, view, params)
+        return _open(view, keys, params)
 
     async def recover(
         self,

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import email
 import json
+import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from aiosmtpd.controller import Controller
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "tests" / "vectors"
@@ -30,3 +36,42 @@ def vector_cases() -> list[dict[str, Any]]:
     cases = load_vectors()
     assert len(cases) >= 100, "the vector corpus is missing; run `just vectors`"
     return cases
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+class SmtpInbox:
+    """An aiosmtpd handler that keeps every message the real SMTP server receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.Message] = []
+        self.port = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+    def last_link(self) -> str:
+        """The first link in the newest message."""
+        payload = self.messages[-1].get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        return next(w for w in payload.decode().split() if w.startswith("http"))
+
+
+@pytest.fixture
+def smtp_inbox() -> Iterator[SmtpInbox]:
+    """A real SMTP server on a free loopback port, and what it received."""
+    inbox = SmtpInbox()
+    inbox.port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
+    controller.start()
+    try:
+        yield inbox
+    finally:
+        controller.stop()

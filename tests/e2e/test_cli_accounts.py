@@ -8,20 +8,19 @@ server never held them).
 
 from __future__ import annotations
 
-import email
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 import pyotp
 import pytest
-from aiosmtpd.controller import Controller
+
+from tests.conftest import SmtpInbox, free_port
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -29,36 +28,10 @@ if TYPE_CHECKING:
 CLI = str(Path(sys.executable).with_name("securepacs"))
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-class Inbox:
-    """Keeps every message a real SMTP server receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[email.message.Message] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
-
-    def last_link(self) -> str:
-        payload = self.messages[-1].get_payload(decode=True)
-        assert isinstance(payload, bytes)
-        return next(w for w in payload.decode().split() if w.startswith("http"))
-
-
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[tuple[str, Inbox, dict[str, str]]]:
+def stack(tmp_path: Path, smtp_inbox: SmtpInbox) -> Iterator[tuple[str, SmtpInbox, dict[str, str]]]:
     """A SecurePACS server process (SQLite) mailing to an aiosmtpd server; the CLI's env."""
-    inbox = Inbox()
-    smtp_port, http_port = _free_port(), _free_port()
-    smtp = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
-    smtp.start()
+    inbox, smtp_port, http_port = smtp_inbox, smtp_inbox.port, free_port()
     url = f"http://127.0.0.1:{http_port}"
     env = {
         **os.environ,
@@ -84,7 +57,6 @@ def stack(tmp_path: Path) -> Iterator[tuple[str, Inbox, dict[str, str]]]:
     finally:
         server.terminate()
         server.wait(timeout=20)
-        smtp.stop()
         log.close()
 
 
@@ -103,7 +75,7 @@ def _fingerprint(output: str) -> str:
 
 
 def test_cli_account_lifecycle_keeps_the_same_keys(
-    stack: tuple[str, Inbox, dict[str, str]], tmp_path: Path
+    stack: tuple[str, SmtpInbox, dict[str, str]], tmp_path: Path
 ) -> None:
     url, inbox, env = stack
     me = "erin@example.org"

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import email
-import socket
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
-from aiosmtpd.controller import Controller
 from litestar.testing import AsyncTestClient
 
 from securepacs.server.app import create_app
@@ -16,42 +13,17 @@ from securepacs.server.settings import load_settings
 from tests.server.conftest import Person
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
+
+    from tests.conftest import SmtpInbox
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("cheap_kdf")]
 
 
-class Inbox:
-    """An aiosmtpd handler that keeps every message it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[email.message.Message] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    """A real SMTP server on a free loopback port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
-
-
 async def test_mail_confirmation_over_smtp_confirms_the_account(
-    smtp: tuple[Inbox, int], tmp_path: Path, database_url: str
+    smtp_inbox: SmtpInbox, tmp_path: Path, database_url: str
 ) -> None:
-    inbox, port = smtp
+    inbox, port = smtp_inbox, smtp_inbox.port
     settings = load_settings(
         {
             "SECUREPACS_DATA_DIR": str(tmp_path / "data"),
@@ -67,10 +39,8 @@ async def test_mail_confirmation_over_smtp_confirms_the_account(
         [message] = inbox.messages
         assert message["To"] == "lou@example.org"
         assert message["Subject"] == "Confirm your SecurePACS account"
-        payload = message.get_payload(decode=True)
-        assert isinstance(payload, bytes)
-        body = payload.decode()
-        link = next(word for word in body.split() if word.startswith("http://127.0.0.1:8000/"))
+        link = inbox.last_link()
+        assert link.startswith("http://127.0.0.1:8000/confirm#")
         token = link.split("#", 1)[1]
         assert (
             await client.post("/api/v1/accounts/confirm", json={"token": token})

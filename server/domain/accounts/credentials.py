@@ -15,7 +15,7 @@ from securepacs.crypto import CryptoError, slot_info
 from securepacs.crypto.account import SLOT_PASSWORD, SLOT_RECOVERY
 from securepacs.crypto.kdf import KdfParams, check_kdf_params
 from securepacs.server.db.base import utcnow
-from securepacs.server.db.models import Account, EmailToken, KeySlot, Session
+from securepacs.server.db.models import Account, KeySlot, Session
 from securepacs.server.domain.accounts.services import (
     AccountService,
     SignedIn,
@@ -23,7 +23,6 @@ from securepacs.server.domain.accounts.services import (
     normalize_email,
 )
 from securepacs.server.errors import InvalidInput, NotFound, WrongCredentials
-from securepacs.server.security import hash_token
 
 if TYPE_CHECKING:
     from securepacs.server.domain.accounts.schemas import KdfParamsWire
@@ -101,32 +100,32 @@ class CredentialService(AccountService):
         account = await self._by_email(normalize_email(email))
         if account is None:
             return
-        link = await self._mail_token(account, RESET)
-        await self.db.commit()
-        await self._send(
-            account.email,
+        await self._mail_link(
+            account,
+            RESET,
             "Reset your SecurePACS password",
-            "Open this link to choose a new password:\n\n"
-            f"{link}\n\n"
-            "A new password restores sign-in. To open your existing studies afterwards you will\n"
-            "need your SecurePACS recovery key (or your last password). If you did not ask for\n"
-            "this, ignore this mail: nothing changes.\n",
+            lambda link: (
+                "Open this link to choose a new password:\n\n"
+                f"{link}\n\n"
+                "A new password restores sign-in. To open your existing studies afterwards\n"
+                "you will need your SecurePACS recovery key (or your last password).\n"
+                "If you did not ask for this, ignore this mail: nothing changes.\n"
+            ),
         )
 
     async def complete_reset(self, token: str, kdf: KdfParamsWire, auth_key: bytes) -> None:
         """Set a new password's parameters and key; keep old slots; end every session."""
-        row = await self.db.get(EmailToken, hash_token(token))
-        now = utcnow()
-        if row is None or row.purpose != RESET or row.used_at is not None or row.expires_at < now:
-            raise NotFound(
-                "This password reset link is invalid or has expired. "
-                "Use Forgot your password? again to get a new one."
-            )
+        params = _params(kdf)
+        row = await self._consume_token(
+            token,
+            RESET,
+            "This password reset link is invalid or has expired. "
+            "Use Forgot your password? again to get a new one.",
+        )
+        now = row.used_at or utcnow()
         account = await self.db.get(Account, row.account_id)
         if account is None:
             raise NotFound
-        params = _params(kdf)
-        row.used_at = now
         self._set_password(account, params, await self.ctx.hasher.hash(auth_key))
         account.needs_recovery = True
         # Reaching the mailbox proves the address, as a confirmation link would.

@@ -39,6 +39,8 @@ from securepacs.server.mail import compose
 from securepacs.server.security import fake_kdf_params, hash_token, new_token
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from securepacs.server.context import ServerContext
@@ -149,14 +151,7 @@ class AccountService:
             await self.db.rollback()
             return
         self.db.add(KeySlot(account_id=account.id, slot_type=SLOT_PASSWORD, envelope=slot))
-        link = await self._mail_token(account, CONFIRM)
-        await self.db.commit()
-        await self._send(
-            email,
-            "Confirm your SecurePACS account",
-            f"Open this link to confirm your email address:\n\n{link}\n\n"
-            f"The link works once and expires in {self.ctx.settings.token_hours} hours.\n",
-        )
+        await self._mail_confirmation(account)
 
     async def _mail_token(self, account: Account, purpose: str) -> str:
         token, token_hash = new_token()
@@ -171,6 +166,35 @@ class AccountService:
         )
         return f"{self.ctx.settings.public_url}/{purpose}#{token}"
 
+    async def _mail_link(
+        self, account: Account, purpose: str, subject: str, body: Callable[[str], str]
+    ) -> None:
+        """Store a single-use token, commit, then mail ``body(link)`` to the account."""
+        link = await self._mail_token(account, purpose)
+        await self.db.commit()
+        await self._send(account.email, subject, body(link))
+
+    async def _mail_confirmation(self, account: Account) -> None:
+        hours = self.ctx.settings.token_hours
+        await self._mail_link(
+            account,
+            CONFIRM,
+            "Confirm your SecurePACS account",
+            lambda link: (
+                f"Open this link to confirm your email address:\n\n{link}\n\n"
+                f"The link works once and expires in {hours} hours.\n"
+            ),
+        )
+
+    async def _consume_token(self, token: str, purpose: str, invalid: str) -> EmailToken:
+        """Mark a mailed token used; ``invalid`` says what to do when it is not usable."""
+        row = await self.db.get(EmailToken, hash_token(token))
+        now = utcnow()
+        if row is None or row.purpose != purpose or row.used_at is not None or row.expires_at < now:
+            raise NotFound(invalid)
+        row.used_at = now
+        return row
+
     async def _send(self, to: str, subject: str, body: str) -> None:
         await self.ctx.mailer.send(compose(self.ctx.settings.mail_from, to, subject, body))
 
@@ -179,27 +203,19 @@ class AccountService:
         account = await self._by_email(normalize_email(email))
         if account is None or account.email_confirmed_at is not None:
             return
-        link = await self._mail_token(account, CONFIRM)
-        await self.db.commit()
-        await self._send(
-            account.email,
-            "Confirm your SecurePACS account",
-            f"Open this link to confirm your email address:\n\n{link}\n",
-        )
+        await self._mail_confirmation(account)
 
     async def confirm(self, token: str) -> None:
         """Consume a confirmation token."""
-        row = await self.db.get(EmailToken, hash_token(token))
-        now = utcnow()
-        if row is None or row.purpose != CONFIRM or row.used_at is not None or row.expires_at < now:
-            raise NotFound(
-                "This confirmation link is invalid or has expired. "
-                "Use Resend email confirmation to get a new one."
-            )
-        row.used_at = now
+        row = await self._consume_token(
+            token,
+            CONFIRM,
+            "This confirmation link is invalid or has expired. "
+            "Use Resend email confirmation to get a new one.",
+        )
         account = await self.db.get(Account, row.account_id)
         if account is not None and account.email_confirmed_at is None:
-            account.email_confirmed_at = now
+            account.email_confirmed_at = row.used_at
         await self.db.commit()
 
     async def prelogin(self, email: str) -> KdfParamsWire:
