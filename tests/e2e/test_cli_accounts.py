@@ -2,7 +2,7 @@
 
 register -> confirm (link from the received mail) -> login -> two-factor on -> login with a TOTP
 code -> recovery key file -> forgot password (mail) -> reset -> recover with the key file ->
-login with the new password: the account's keys are the same before and after (ZK-1: the
+login with the new password -> passwd: the account's keys are the same throughout (ZK-1: the
 server never held them).
 """
 
@@ -145,3 +145,8 @@ def test_cli_account_lifecycle_keeps_the_same_keys(
         text=True,
     )
     assert old.returncode == 1
+    changed = _cli(env, "passwd", stdin="second password\nthird password\n")
+    assert "Password changed" in changed
+    _cli(env, "logout")
+    third = _cli(env, "login", me, "--recovery-code", codes[4], stdin="third password\n")
+    assert _fingerprint(third) == before
