@@ -143,3 +143,125 @@ def test_manifest_body_for_another_study_fails_authentication() -> None:
 def test_envelope_over_64_mib_is_malformed_without_parsing() -> None:
     with pytest.raises(c.MalformedEnvelope):
         c.slot_info(b"\x97" + bytes(64 * 1024 * 1024))
+
+
+def _edit_envelope(data: bytes, index: int, value: object) -> bytes:
+    import msgspec
+
+    items = msgspec.msgpack.decode(data)
+    items[index] = value
+    return msgspec.msgpack.encode(items)
+
+
+def test_slot_shape_rules_per_type() -> None:
+    keys = _account("slots")
+    password = c.seal_slot(
+        keys,
+        c.PasswordKek(bytes(32)),
+        kdf=KdfParams(alg=1, opslimit=3, memlimit_kib=65536, salt=bytes(16)),
+    )
+    with pytest.raises(c.MalformedEnvelope):
+        c.slot_info(_edit_envelope(password, 4, bytes(16)))  # a password slot with a Key UID
+    recovery = c.seal_slot(keys, c.RecoveryKey(bytes(32)))
+    with pytest.raises(c.MalformedEnvelope):
+        c.slot_info(_edit_envelope(recovery, 3, [1, 3, 65536, bytes(16)]))  # with KDF params
+    with pytest.raises(c.MalformedEnvelope):
+        c.slot_info(_edit_envelope(recovery, 4, bytes(8)))  # a short Key UID
+
+
+def test_slot_that_authenticates_but_holds_no_bundle_is_malformed() -> None:
+    secret = c.RecoveryKey(bytes(range(32)))
+    uid = account.key_uid(secret)
+    nonce = bytes(24)
+    ciphertext = get_backend().aead_xchacha20poly1305_ietf_encrypt(
+        b"\x90", account._slot_ad(2, None, uid), nonce, account._slot_wrap_key(secret)._material
+    )
+    import msgspec
+
+    slot = msgspec.msgpack.encode([2, 1, 2, None, uid, nonce, ciphertext])
+    with pytest.raises(c.MalformedEnvelope):
+        c.open_slot(slot, secret)
+
+
+def test_link_info_unknown_permission_is_malformed() -> None:
+    creator = _account("creator")
+    access = c.link_access(c.LinkSecret(bytes(32)), None)
+    envelope = c.seal_link(creator, access, bytes(16), bytes(16), c.StudyKey(bytes(32)), 1, 0)
+    with pytest.raises(c.MalformedEnvelope):
+        c.link_info(_edit_envelope(envelope, 4, 9))
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\xff\xfe not utf-8", "not a SecurePACS recovery key file"),
+        (
+            b"Some other file\nVersion: 1\nKey UID: x\nKey: y\n",
+            "not a SecurePACS recovery key file",
+        ),
+        (b"SecurePACS recovery key\nVersion: 2\nKey UID: x\nKey: y\n", "newer SecurePACS"),
+        (
+            b"SecurePACS recovery key\nVersion: 1\nUID: x\nKey: y\n",
+            "not a SecurePACS recovery key file",
+        ),
+    ],
+)
+def test_parse_key_file_explains_what_is_wrong(data: bytes, message: str) -> None:
+    with pytest.raises(c.InvalidRecoveryKey, match=message):
+        c.parse_key_file(data)
+
+
+def test_ciphertext_size_matches_what_the_sealer_writes() -> None:
+    key = c.StudyKey(bytes(32))
+    for size in (0, 1, 4095, 4096, 4097, 3 * 4096 + 5):
+        sealed = b"".join(StreamSealer(key, bytes(16), chunk_log2=12).seal([bytes(size)]))
+        assert ciphertext_size(size, 12) == len(sealed)
+
+
+def test_chunk_count_and_open_chunk_refuse_impossible_sizes() -> None:
+    key = c.StudyKey(bytes(32))
+    sealed = b"".join(StreamSealer(key, bytes(16), chunk_log2=12).seal([bytes(5000)]))
+    opener = c.StreamOpener(key, bytes(16), sealed[:24])
+    assert opener.chunk_count(len(sealed)) == 2
+    with pytest.raises(c.TruncatedStream):
+        opener.chunk_count(24 + 15)  # less than one tag after the header
+    with pytest.raises(c.TruncatedStream):
+        opener.chunk_count(24 + 4112 + 10)  # a final chunk shorter than a tag
+    with pytest.raises(c.AuthenticationFailed):
+        opener.open_chunk(0, bytes(4112 + 1), last=False)  # longer than a sealed chunk
+    with pytest.raises(c.AuthenticationFailed):
+        opener.open_chunk(0, bytes(100), last=False)  # a middle chunk of the wrong size
+
+
+def test_manifest_plaintext_that_is_not_a_signed_manifest_is_malformed() -> None:
+    import msgspec
+
+    study_key, study_id = c.StudyKey(bytes(range(32))), bytes(16)
+    key = derive_key_bytes(study_key._material, _labels.MANIFEST_KEY)
+
+    def sealed_with(plain: bytes) -> bytes:
+        nonce = bytes(24)
+        ciphertext = get_backend().aead_xchacha20poly1305_ietf_encrypt(
+            plain, study._manifest_ad(study_id, 1), nonce, key
+        )
+        return msgspec.msgpack.encode([6, 1, study_id, 1, nonce, ciphertext])
+
+    signer = _account("signer")
+    with pytest.raises(c.MalformedEnvelope):
+        c.open_manifest(study_key, study_id, sealed_with(b"\x01"), {signer.public.ed25519})
+    body = encode(
+        ManifestBody(
+            kind=Kind.MANIFEST_BODY,
+            version=FORMAT_VERSION,
+            study_id=study_id,
+            manifest_version=1,
+            signer=signer.public.ed25519,
+            entries=[],
+        )
+    )
+    signature = signer.sign(_labels.MANIFEST_SIGNATURE, body)
+    canonical = encode(SignedManifest(body=body, signature=signature))
+    widened = b"\x92\xc5" + len(body).to_bytes(2, "big") + canonical[3:]  # bin16 for a bin8
+    assert canonical[1] == 0xC4
+    with pytest.raises(c.MalformedEnvelope):
+        c.open_manifest(study_key, study_id, sealed_with(widened), {signer.public.ed25519})
