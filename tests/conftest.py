@@ -12,8 +12,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from securepacs.crypto import account
+from securepacs.crypto._random import SeededRandom
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from securepacs.crypto import AccountKeys
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "tests" / "vectors"
@@ -21,6 +26,12 @@ WYCHEPROOF = ROOT.parent / "shared" / "vectors" / "wycheproof"
 
 # The runners are plain modules so that Pyodide can load them as files; make them importable.
 sys.path.insert(0, str(VECTORS))
+
+
+def seeded_account(seed: bytes | str) -> AccountKeys:
+    """An account key bundle drawn from a seed, without Argon2id (tests of formats need no KDF)."""
+    raw = seed.encode() if isinstance(seed, str) else seed
+    return account._new_bundle(SeededRandom(b"test-account/" + raw))
 
 
 def load_vectors() -> list[dict[str, Any]]:

@@ -10,17 +10,17 @@ import securepacs.crypto as c
 from securepacs.crypto import _labels, account, study
 from securepacs.crypto._backend import get_backend
 from securepacs.crypto._canonical import FORMAT_VERSION, encode
-from securepacs.crypto._random import SeededRandom
 from securepacs.crypto.envelope import Kind, ManifestBody, ManifestEnvelope, SignedManifest
 from securepacs.crypto.kdf import KdfParams, derive_key_bytes
 from securepacs.crypto.stream import StreamSealer, ciphertext_size, open_stream
+from tests.conftest import seeded_account
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 
 def _account(name: str) -> c.AccountKeys:
-    return account._new_bundle(SeededRandom(name.encode()))
+    return seeded_account(name)
 
 
 @pytest.mark.parametrize(

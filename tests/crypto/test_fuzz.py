@@ -24,9 +24,10 @@ from hypothesis import strategies as st
 
 import securepacs.crypto as c
 from securepacs.crypto._random import SeededRandom
-from securepacs.crypto.envelope import AccountSecretsPlain, Kind
+from securepacs.crypto.envelope import Kind
 from securepacs.crypto.kdf import insecure_kdf_floor_for_tests
 from securepacs.crypto.stream import HEADER_BYTES, TAG_BYTES
+from tests.conftest import seeded_account
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -57,16 +58,8 @@ def _rng(name: str) -> SeededRandom:
 
 
 def _account(seed: bytes) -> c.AccountKeys:
-    material = hashlib.shake_256(b"fuzz-account/" + seed).digest(96)
-    return c.AccountKeys(
-        AccountSecretsPlain(
-            kind=Kind.ACCOUNT_SECRETS,
-            version=1,
-            x25519_secret=material[:32],
-            ed25519_seed=material[32:64],
-            account_key=material[64:],
-        )
-    )
+    """An account bundle from a seed, without Argon2id (the bundle is what is under test)."""
+    return seeded_account(seed)
 
 
 @dataclass(frozen=True)

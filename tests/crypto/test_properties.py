@@ -26,9 +26,10 @@ import securepacs.crypto as c
 from securepacs.crypto import _canonical, _labels, account, envelope, study
 from securepacs.crypto._backend import get_backend
 from securepacs.crypto._random import SeededRandom
-from securepacs.crypto.envelope import AccountSecretsPlain, Kind
+from securepacs.crypto.envelope import Kind
 from securepacs.crypto.kdf import derive_key_bytes, insecure_kdf_floor_for_tests
 from securepacs.crypto.stream import HEADER_BYTES, TAG_BYTES
+from tests.conftest import seeded_account
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -73,16 +74,7 @@ def _rng(name: str) -> SeededRandom:
 @functools.cache
 def _account(seed: bytes) -> c.AccountKeys:
     """An account bundle from a seed, without Argon2id (the bundle is what is under test)."""
-    material = hashlib.shake_256(b"account/" + seed).digest(96)
-    return c.AccountKeys(
-        AccountSecretsPlain(
-            kind=Kind.ACCOUNT_SECRETS,
-            version=1,
-            x25519_secret=material[:32],
-            ed25519_seed=material[32:64],
-            account_key=material[64:],
-        )
-    )
+    return seeded_account(seed)
 
 
 @functools.cache
