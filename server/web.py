@@ -53,10 +53,13 @@ def web_routes() -> list[ControllerRouterHandler]:
     dist = WASM_DIR / "dist"
     if not (dist / "manifest.json").is_file() or not VECTORS_DIR.is_dir():
         return []
-    data = selftest_files()
+    data: dict[str, bytes] = {}
 
     @get("/selftest/{name:path}", include_in_schema=False, sync_to_thread=False)
     def selftest_data(name: FromPath[str]) -> Response[bytes]:
+        # Read on first use, not at start-up: most servers never serve the self-test.
+        if not data:
+            data.update(selftest_files())
         body = data.get(name.lstrip("/"))
         if body is None:
             raise NotFound
