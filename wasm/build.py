@@ -438,9 +438,12 @@ def _pyodide_artifacts() -> list[Artifact]:
     return artifacts
 
 
-def _worker_artifact() -> Artifact:
-    # The worker that boots this runtime travels with it, so every page loads the same boot code.
-    return Artifact("worker.mjs", (WASM_DIR / "worker.mjs").read_bytes())
+def _worker_artifacts() -> list[Artifact]:
+    # The boot code travels with the runtime, so every host loads the same worker and entry.
+    return [
+        Artifact("worker.mjs", (WASM_DIR / "worker.mjs").read_bytes()),
+        Artifact("call.py", (WASM_DIR / "call.py").read_bytes()),
+    ]
 
 
 def _manifest(artifacts: list[Artifact], wheel_paths: list[str]) -> Artifact:
@@ -465,7 +468,7 @@ def _manifest(artifacts: list[Artifact], wheel_paths: list[str]) -> Artifact:
 
 def planned_artifacts(pinned_wheels: list[Path]) -> list[Artifact]:
     """Everything ``wasm/dist`` must contain, manifest last."""
-    artifacts = [*_pyodide_artifacts(), *_libsodium_artifacts(), _worker_artifact()]
+    artifacts = [*_pyodide_artifacts(), *_libsodium_artifacts(), *_worker_artifacts()]
     wheel_artifacts = [Artifact(f"wheels/{path.name}", path.read_bytes()) for path in pinned_wheels]
     wheel_artifacts.append(build_browser_wheel())
     artifacts.extend(wheel_artifacts)

@@ -40,21 +40,8 @@ async function boot() {
   const sodium = (await import(new URL(manifest.libsodium.module, DIST_URL).href)).default;
   await sodium.ready;
   pyodide.registerJsModule("_securepacs_sodium", sodium);
-  const call = pyodide.runPython(`
-import importlib
-import sys
-
-def _securepacs_call(root, module, function, argument):
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    importlib.invalidate_caches()
-    result = getattr(importlib.import_module(module), function)(argument)
-    if not isinstance(result, str):
-        raise TypeError(f"{module}.{function} returned {type(result).__name__}, not str")
-    return result
-
-_securepacs_call
-`);
+  pyodide.runPython(await (await fetch(new URL("call.py", DIST_URL))).text());
+  const call = pyodide.globals.get("securepacs_call");
   return { pyodide, call };
 }
 

@@ -116,22 +116,9 @@ function writeFiles(pyodide, files) {
   }
 }
 
-function call(pyodide, { module, func, argument }) {
-  const driver = pyodide.runPython(`
-import importlib
-import sys
-
-def _securepacs_call(root, module, function, argument):
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    importlib.invalidate_caches()
-    result = getattr(importlib.import_module(module), function)(argument)
-    if not isinstance(result, str):
-        raise TypeError(f"{module}.{function} returned {type(result).__name__}, not str")
-    return result
-
-_securepacs_call
-`);
+async function call(pyodide, { module, func, argument }) {
+  pyodide.runPython(await readFile(path.join(DIST, "call.py"), "utf8"));
+  const driver = pyodide.globals.get("securepacs_call");
   try {
     return driver(FILES_ROOT, module, func, argument);
   } finally {
@@ -146,7 +133,7 @@ async function main() {
   const pyodide = await boot(manifest);
   const booted = performance.now();
   writeFiles(pyodide, request.files);
-  const result = call(pyodide, request);
+  const result = await call(pyodide, request);
   const finished = performance.now();
   if (timings) {
     const bootMs = (booted - started).toFixed(0);
