@@ -1,0 +1,226 @@
+"""Reading DICOM on the client: scan a folder, separate the worklist attributes, group studies.
+
+Only headers are read (pixel data is skipped), so scanning a large study costs little memory.
+Files that are not DICOM are counted as unsupported and skipped; files that look like DICOM but
+cannot be read are reported by path with a reason; DICOMDIR index files are recognised and not
+uploaded (the files they list are found by the scan itself). The attributes extracted here are
+exactly the worklist fields of the user manual; they are encrypted before anything leaves.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import msgspec
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from pydicom.dataset import Dataset
+
+__all__ = (
+    "Instance",
+    "ScanProgress",
+    "ScanReport",
+    "StudyAttributes",
+    "StudyScan",
+    "read_instance",
+    "scan_folder",
+)
+
+DICOMDIR_SOP_CLASS: Final = "1.2.840.10008.1.3.10"
+# Elements a header must have for the file to be stored as an instance of a study.
+_REQUIRED: Final = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+
+
+class StudyAttributes(msgspec.Struct, frozen=True, kw_only=True):
+    """The worklist fields of one study (plaintext: it exists only on the client)."""
+
+    study_instance_uid: str
+    patient_name: str = ""
+    patient_id: str = ""
+    patient_sex: str = ""
+    accession_number: str = ""
+    referring_physician: str = ""
+    study_date: str = ""
+    study_time: str = ""
+    study_description: str = ""
+    modalities: tuple[str, ...] = ()
+
+
+class Instance(msgspec.Struct, frozen=True, kw_only=True):
+    """One readable DICOM file."""
+
+    path: str
+    size: int
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    modality: str
+    transfer_syntax: str
+
+
+class StudyScan(msgspec.Struct, kw_only=True):
+    """A study found on disk: its attributes and its instances grouped by series."""
+
+    attributes: StudyAttributes
+    series: dict[str, list[Instance]]
+
+    @property
+    def instance_count(self) -> int:
+        """How many files the study has."""
+        return sum(len(instances) for instances in self.series.values())
+
+
+class ScanProgress(msgspec.Struct, frozen=True, kw_only=True):
+    """The counts the upload panel shows while scanning."""
+
+    found: int
+    parsed: int
+    unsupported: int
+    broken: int
+
+
+class ScanReport(msgspec.Struct, kw_only=True):
+    """Everything a scan found."""
+
+    studies: dict[str, StudyScan]
+    found: int = 0
+    parsed: int = 0
+    unsupported: list[str] = msgspec.field(default_factory=list)
+    broken: list[tuple[str, str]] = msgspec.field(default_factory=list)
+    indexes: list[str] = msgspec.field(default_factory=list)
+
+    def progress(self) -> ScanProgress:
+        """The current counts."""
+        return ScanProgress(
+            found=self.found,
+            parsed=self.parsed,
+            unsupported=len(self.unsupported),
+            broken=len(self.broken),
+        )
+
+
+def _text(dataset: Dataset, keyword: str) -> str:
+    value = dataset.get(keyword, "")
+    return str(value).strip() if value is not None else ""
+
+
+def _read_header(path: Path) -> Dataset:
+    # pydicom warns about every oddity it tolerates; the scan reports files on its own terms.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return pydicom.dcmread(path, stop_before_pixels=True)
+        except InvalidDicomError:
+            # No preamble: accept only what parses as a dataset with the identifying UIDs.
+            dataset = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+            if not all(keyword in dataset for keyword in _REQUIRED):
+                raise
+            return dataset
+
+
+def read_instance(path: Path) -> tuple[Instance, StudyAttributes] | None:
+    """Read one file's header; None for a DICOMDIR index.
+
+    Raises:
+        InvalidDicomError: not a DICOM file (or one without the UIDs that place it in a study).
+        Exception: a file that claims to be DICOM but cannot be read (the reason is the type).
+    """
+    dataset = _read_header(path)
+    meta = getattr(dataset, "file_meta", None)
+    sop_class = _text(meta, "MediaStorageSOPClassUID") if meta is not None else ""
+    if sop_class == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in dataset:
+        return None
+    if not all(keyword in dataset for keyword in _REQUIRED):
+        raise InvalidDicomError("no study, series or instance UID")
+    transfer_syntax = _text(meta, "TransferSyntaxUID") if meta is not None else ""
+    instance = Instance(
+        path=str(path),
+        size=path.stat().st_size,
+        study_instance_uid=_text(dataset, "StudyInstanceUID"),
+        series_instance_uid=_text(dataset, "SeriesInstanceUID"),
+        sop_instance_uid=_text(dataset, "SOPInstanceUID"),
+        modality=_text(dataset, "Modality"),
+        transfer_syntax=transfer_syntax,
+    )
+    attributes = StudyAttributes(
+        study_instance_uid=instance.study_instance_uid,
+        patient_name=_text(dataset, "PatientName"),
+        patient_id=_text(dataset, "PatientID"),
+        patient_sex=_text(dataset, "PatientSex"),
+        accession_number=_text(dataset, "AccessionNumber"),
+        referring_physician=_text(dataset, "ReferringPhysicianName"),
+        study_date=_text(dataset, "StudyDate"),
+        study_time=_text(dataset, "StudyTime"),
+        study_description=_text(dataset, "StudyDescription"),
+        modalities=(instance.modality,) if instance.modality else (),
+    )
+    return instance, attributes
+
+
+def _files(folder: Path) -> Iterator[Path]:
+    for root, directories, names in os.walk(folder):
+        directories.sort()
+        for name in sorted(names):
+            yield Path(root) / name
+
+
+def _has_preamble(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(128)
+        return handle.read(4) == b"DICM"
+
+
+def _merge(first: StudyAttributes, more: StudyAttributes) -> StudyAttributes:
+    # Instances of one study repeat its attributes; keep the first value, collect modalities.
+    fields = {
+        field: getattr(first, field) or getattr(more, field)
+        for field in StudyAttributes.__struct_fields__
+        if field != "modalities"
+    }
+    return StudyAttributes(
+        **fields, modalities=tuple(sorted(set(first.modalities) | set(more.modalities)))
+    )
+
+
+def scan_folder(
+    folder: Path, on_progress: Callable[[ScanProgress], None] | None = None
+) -> ScanReport:
+    """Scan ``folder`` recursively and group what it holds by study and series."""
+    report = ScanReport(studies={})
+    for path in _files(folder):
+        if not path.is_file():
+            continue
+        report.found += 1
+        try:
+            read = read_instance(path)
+        except InvalidDicomError:
+            if _has_preamble(path):
+                # It says DICOM but lacks what places it in a study: damaged or cut short.
+                report.broken.append((str(path), "IncompleteDicom"))
+            else:
+                report.unsupported.append(str(path))
+        except Exception as error:  # noqa: BLE001 -- any reader failure is "broken", with its type
+            report.broken.append((str(path), type(error).__name__))
+        else:
+            if read is None:
+                report.indexes.append(str(path))
+            else:
+                instance, attributes = read
+                report.parsed += 1
+                study = report.studies.get(instance.study_instance_uid)
+                if study is None:
+                    study = StudyScan(attributes=attributes, series={})
+                    report.studies[instance.study_instance_uid] = study
+                else:
+                    study.attributes = _merge(study.attributes, attributes)
+                study.series.setdefault(instance.series_instance_uid, []).append(instance)
+        if on_progress is not None:
+            on_progress(report.progress())
+    return report
