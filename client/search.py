@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal, get_args
 
 import msgspec
 
@@ -32,16 +32,7 @@ DatePreset = Literal[
     "this_year",
     "last_year",
 ]
-DATE_PRESETS: Final[tuple[DatePreset, ...]] = (
-    "today",
-    "yesterday",
-    "this_week",
-    "last_week",
-    "this_month",
-    "last_month",
-    "this_year",
-    "last_year",
-)
+DATE_PRESETS: Final[tuple[DatePreset, ...]] = get_args(DatePreset)
 SortField = Literal["patient_name", "patient_id", "study_date", "accession_number", "modalities"]
 
 
