@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import Cookie
@@ -10,7 +10,6 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from securepacs.server.context import ServerContext
 from securepacs.server.domain.accounts.credentials import CredentialService
 from securepacs.server.domain.accounts.schemas import (
     CodeRequest,
@@ -35,10 +34,16 @@ from securepacs.server.domain.accounts.schemas import (
 from securepacs.server.domain.accounts.services import SignedIn
 from securepacs.server.domain.accounts.two_factor import confirm_totp, disable_totp, start_totp
 
+if TYPE_CHECKING:
+    from securepacs.server.context import ServerContext
+
 __all__ = ("SESSION_COOKIE", "AccountController", "AuthController", "MeController")
 
 SESSION_COOKIE: Final = "securepacs_session"
 _SENT: Final = StatusResponse(status="If the address can receive it, a message is on its way.")
+
+# Expires the session cookie in the browser (logout, account deletion).
+_CLEARED_COOKIE: Final = Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")
 
 Service = NamedDependency[CredentialService]
 Me = NamedDependency[SignedIn]
@@ -80,10 +85,9 @@ class AccountController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[EmailRequest],
         accounts: Service,
-        ctx: NamedDependency[ServerContext],
     ) -> StatusResponse:
         """Mail a new confirmation link (the answer is the same for every address)."""
-        _limit_mail(ctx, request, data.email)
+        _limit_mail(accounts.ctx, request, data.email)
         await accounts.resend_confirmation(data.email)
         return _SENT
 
@@ -100,11 +104,10 @@ class AuthController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[EmailRequest],
         accounts: Service,
-        ctx: NamedDependency[ServerContext],
     ) -> PreloginResponse:
         """Argon2id parameters and salt for deriving keys from the password."""
-        ctx.limiter.hit("prelogin-ip", _client(request)[0])
-        ctx.limiter.hit("prelogin-email", data.email.strip().lower())
+        accounts.ctx.limiter.hit("prelogin-ip", _client(request)[0])
+        accounts.ctx.limiter.hit("prelogin-email", data.email.strip().lower())
         return PreloginResponse(kdf=await accounts.prelogin(data.email))
 
     @post("/login", status_code=200)
@@ -113,16 +116,15 @@ class AuthController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[LoginRequest],
         accounts: Service,
-        ctx: NamedDependency[ServerContext],
     ) -> Response[LoginResponse]:
         """Sign in with the authentication key; sets the session cookie."""
         ip, agent = _client(request)
-        ctx.limiter.hit("login-ip", ip)
-        ctx.limiter.hit("login-email", data.email.strip().lower())
+        accounts.ctx.limiter.hit("login-ip", ip)
+        accounts.ctx.limiter.hit("login-email", data.email.strip().lower())
         token, _, view = await accounts.login(
             data.email, data.auth_key, data.remember, ip, agent, data.totp_code, data.recovery_code
         )
-        settings = ctx.settings
+        settings = accounts.ctx.settings
         cookie = Cookie(
             key=SESSION_COOKIE,
             value=token,
@@ -140,10 +142,9 @@ class AuthController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[EmailRequest],
         accounts: Service,
-        ctx: NamedDependency[ServerContext],
     ) -> StatusResponse:
         """Forgot your password?: mail a reset link (the answer is the same for every address)."""
-        _limit_mail(ctx, request, data.email)
+        _limit_mail(accounts.ctx, request, data.email)
         await accounts.request_reset(data.email)
         return _SENT
 
@@ -162,7 +163,7 @@ class AuthController(Controller):
     async def logout(self, accounts: Service, me: Me) -> Response[None]:
         """End this session and clear its cookie."""
         await accounts.logout(me)
-        return Response(None, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
+        return Response(None, cookies=[_CLEARED_COOKIE])
 
 
 class MeController(Controller):
@@ -226,7 +227,7 @@ class MeController(Controller):
     ) -> Response[None]:
         """Delete the account with all its data."""
         await accounts.delete_account(me, data.auth_key)
-        return Response(None, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
+        return Response(None, cookies=[_CLEARED_COOKIE])
 
     @post("/2fa", status_code=201)
     async def start_two_factor(self, accounts: Service, me: Me) -> TwoFactorStartResponse:
