@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 if TYPE_CHECKING:
-    from securepacs.client.transport import Transport
+    from securepacs.client.transport import Transport, TransportResponse
     from securepacs.crypto import KdfParams
 
-__all__ = ("ApiClient", "ApiError", "LoginView", "MeView", "SlotView")
+__all__ = (
+    "ApiClient",
+    "ApiError",
+    "BlobStatusView",
+    "LoginView",
+    "MeView",
+    "SlotView",
+    "StatsView",
+    "StudyDetailView",
+    "StudySummaryView",
+)
 
 
 class ApiError(Exception):
@@ -56,6 +67,59 @@ class MeView(msgspec.Struct, frozen=True):
     two_factor_enabled: bool
 
 
+class BlobStatusView(msgspec.Struct, frozen=True):
+    """Where a blob upload stands."""
+
+    blob_id: str
+    size: int
+    part_size: int
+    parts: int
+    received: list[int]
+    complete: bool
+
+
+class StudySummaryView(msgspec.Struct, frozen=True):
+    """A worklist row as the server stores it: opaque boxes."""
+
+    study_id: str
+    owner_email: str
+    is_owner: bool
+    uid_tag: bytes
+    wrapped_key: bytes
+    metadata: bytes
+    manifest_version: int
+    instance_count: int
+    size: int
+    created_at: str
+    updated_at: str
+
+
+class StudyDetailView(msgspec.Struct, frozen=True):
+    """A study with its sealed manifest and blob ids."""
+
+    summary: StudySummaryView
+    manifest: bytes
+    blob_ids: list[str]
+
+
+class StatsView(msgspec.Struct, frozen=True):
+    """My Account statistics."""
+
+    studies: int
+    files: int
+    used_bytes: int
+    limit_bytes: int
+
+
+class _Page(msgspec.Struct, frozen=True):
+    studies: list[StudySummaryView]
+    next: str | None
+
+
+class _Lookup(msgspec.Struct, frozen=True):
+    studies: list[StudySummaryView]
+
+
 class _Problem(msgspec.Struct):
     code: str = "unknown"
     detail: str = "The server refused the request."
@@ -83,7 +147,9 @@ class ApiClient:
         self.transport = transport
 
     async def _call(self, method: str, path: str, body: Any = None) -> bytes:
-        response = await self.transport.request(method, path, body)
+        return self._checked(await self.transport.request(method, path, body))
+
+    def _checked(self, response: TransportResponse) -> bytes:
         if response.status >= 400:
             try:
                 problem = msgspec.json.decode(response.body, type=_Problem)
@@ -170,3 +236,81 @@ class ApiClient:
     async def disable_two_factor(self, code: str) -> None:
         """POST /me/2fa/disable."""
         await self._call("POST", "/api/v1/me/2fa/disable", {"code": code})
+
+    # Blobs and studies ---------------------------------------------------------------------
+
+    async def create_blob(self, blob_id: str, size: int) -> BlobStatusView:
+        """POST /blobs/{id}: reserve space, or learn which parts already arrived."""
+        body = await self._call("POST", f"/api/v1/blobs/{blob_id}", {"size": size})
+        return msgspec.json.decode(body, type=BlobStatusView)
+
+    async def _put(self, path: str, content: bytes) -> BlobStatusView:
+        digest = base64.b64encode(hashlib.sha256(content).digest()).decode("ascii")
+        headers = {
+            "content-type": "application/octet-stream",
+            "content-digest": f"sha-256=:{digest}:",
+        }
+        response = await self.transport.send("PUT", path, content=content, headers=headers)
+        return msgspec.json.decode(self._checked(response), type=BlobStatusView)
+
+    async def put_blob(self, blob_id: str, content: bytes) -> BlobStatusView:
+        """PUT /blobs/{id}: a one-part blob in one request (reserve, store, complete)."""
+        return await self._put(f"/api/v1/blobs/{blob_id}", content)
+
+    async def put_part(self, blob_id: str, number: int, content: bytes) -> BlobStatusView:
+        """PUT /blobs/{id}/parts/{n}, with its SHA-256 in Content-Digest."""
+        return await self._put(f"/api/v1/blobs/{blob_id}/parts/{number}", content)
+
+    async def complete_blob(self, blob_id: str) -> BlobStatusView:
+        """POST /blobs/{id}/complete."""
+        body = await self._call("POST", f"/api/v1/blobs/{blob_id}/complete")
+        return msgspec.json.decode(body, type=BlobStatusView)
+
+    async def abandon_blob(self, blob_id: str) -> None:
+        """DELETE /blobs/{id}: cancel an upload no study holds."""
+        await self._call("DELETE", f"/api/v1/blobs/{blob_id}")
+
+    async def get_blob(self, blob_id: str, start: int, end: int) -> bytes:
+        """GET /blobs/{id} bytes ``start`` to ``end`` (exclusive), by HTTP Range."""
+        response = await self.transport.send(
+            "GET", f"/api/v1/blobs/{blob_id}", headers={"range": f"bytes={start}-{end - 1}"}
+        )
+        return self._checked(response)
+
+    async def commit_study(self, study_id: str, body: dict[str, Any]) -> StudyDetailView:
+        """PUT /studies/{id}: make the study or its next version visible."""
+        raw = await self._call("PUT", f"/api/v1/studies/{study_id}", body)
+        return msgspec.json.decode(raw, type=StudyDetailView)
+
+    async def list_studies(self) -> list[StudySummaryView]:
+        """GET /studies, every page."""
+        rows: list[StudySummaryView] = []
+        cursor: str | None = None
+        while True:
+            query = f"?limit=5000&after={cursor}" if cursor else "?limit=5000"
+            page = msgspec.json.decode(
+                await self._call("GET", f"/api/v1/studies/{query}"), type=_Page
+            )
+            rows += page.studies
+            if page.next is None:
+                return rows
+            cursor = page.next
+
+    async def lookup_studies(self, uid_tags: list[bytes]) -> list[StudySummaryView]:
+        """POST /studies/lookup: my studies with one of these UID tags."""
+        body = {"uid_tags": [b64(tag) for tag in uid_tags]}
+        raw = await self._call("POST", "/api/v1/studies/lookup", body)
+        return msgspec.json.decode(raw, type=_Lookup).studies
+
+    async def study(self, study_id: str) -> StudyDetailView:
+        """GET /studies/{id}."""
+        raw = await self._call("GET", f"/api/v1/studies/{study_id}")
+        return msgspec.json.decode(raw, type=StudyDetailView)
+
+    async def delete_study(self, study_id: str) -> None:
+        """DELETE /studies/{id}."""
+        await self._call("DELETE", f"/api/v1/studies/{study_id}")
+
+    async def stats(self) -> StatsView:
+        """GET /studies/stats."""
+        return msgspec.json.decode(await self._call("GET", "/api/v1/studies/stats"), type=StatsView)

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from securepacs.client.accounts import AccountFlows, RecoveryNeeded, Unlocked
 from securepacs.client.api import ApiError
-from securepacs.client.transport import HttpxTransport
+from securepacs.client.cli_studies import StudyCommandError, add_study_commands
+from securepacs.client.transport import HttpxTransport, TransportFailure
 from securepacs.crypto import (
     CryptoError,
     fingerprint,
@@ -90,6 +91,11 @@ class _Session:
         same = state.get("server") == self.server
         self.transport = HttpxTransport(self.server, session=state.get("session") if same else None)
         self.flows = AccountFlows(self.transport)
+        self.config_dir = _state_path().parent
+
+    async def unlock(self) -> Unlocked:
+        """The account keys, unlocked with the password read now."""
+        return await self.flows.unlock(_secret("Password: "))
 
     async def close(self, *, keep: bool = True) -> None:
         session = self.transport.session if keep else None
@@ -98,7 +104,7 @@ class _Session:
 
 
 async def _unlock(session: _Session) -> Unlocked:
-    return await session.flows.unlock(_secret("Password: "))
+    return await session.unlock()
 
 
 async def cmd_register(s: _Session, a: argparse.Namespace) -> None:
@@ -256,6 +262,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reset", help="choose a new password with the mailed reset link")
     p.add_argument("link")
     p.set_defaults(run=cmd_reset)
+    add_study_commands(sub)
     return parser
 
 
@@ -269,8 +276,15 @@ async def _run(args: argparse.Namespace) -> int:
         if error.retry_after:
             print(f"securepacs: retry in {error.retry_after} s", file=sys.stderr)  # noqa: T201
         return 1
-    except CryptoError as error:
+    except (CryptoError, StudyCommandError) as error:
         print(f"securepacs: {error}", file=sys.stderr)  # noqa: T201
+        return 1
+    except TransportFailure:
+        print(  # noqa: T201
+            f"securepacs: the server at {session.server} does not answer. Check the address "
+            "and your connection; an interrupted upload resumes when you run it again.",
+            file=sys.stderr,
+        )
         return 1
     finally:
         await session.close(keep=args.command != "logout")

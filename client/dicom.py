@@ -9,6 +9,7 @@ exactly the worklist fields of the user manual; they are encrypted before anythi
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from pathlib import Path
@@ -29,13 +30,17 @@ __all__ = (
     "ScanReport",
     "StudyAttributes",
     "StudyScan",
+    "derived_uid",
     "read_instance",
     "scan_folder",
 )
 
 DICOMDIR_SOP_CLASS: Final = "1.2.840.10008.1.3.10"
-# Elements a header must have for the file to be stored as an instance of a study.
+# The UIDs that place an instance in a study; a file lacking some gets them derived (below).
 _REQUIRED: Final = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+# A file without a preamble is taken as DICOM only if it parses into this many known elements:
+# forced parsing of arbitrary bytes seldom yields even one.
+_BARE_DATASET_MIN_ELEMENTS: Final = 3
 
 
 class StudyAttributes(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,6 +68,8 @@ class Instance(msgspec.Struct, frozen=True, kw_only=True):
     sop_instance_uid: str
     modality: str
     transfer_syntax: str
+    # True when the file lacks a study, series or instance UID and ours stand in (derived_uid).
+    derived_uids: bool = False
 
 
 class StudyScan(msgspec.Struct, kw_only=True):
@@ -111,43 +118,106 @@ def _text(dataset: Dataset, keyword: str) -> str:
     return str(value).strip() if value is not None else ""
 
 
+def _plausible_bare_dataset(dataset: Dataset) -> bool:
+    if all(keyword in dataset for keyword in _REQUIRED):
+        return True
+    elements = list(dataset.keys())
+    known = [tag for tag in elements if not tag.is_private and tag.group in (0x0008, 0x0010)]
+    return (
+        len(elements) >= _BARE_DATASET_MIN_ELEMENTS
+        and len(known) >= _BARE_DATASET_MIN_ELEMENTS
+        and all(pydicom.datadict.dictionary_has_tag(tag) or tag.is_private for tag in elements)
+    )
+
+
+def _uid(dataset: Dataset, keyword: str) -> str:
+    # A UID that breaks the UI rules (digits and dots, at most 64) cannot go in a manifest.
+    value = _text(dataset, keyword).rstrip("\x00 ")
+    valid = 0 < len(value) <= 64 and all(c.isdigit() or c == "." for c in value)
+    return value if valid else ""
+
+
 def _read_header(path: Path) -> Dataset:
-    # pydicom warns about every oddity it tolerates; the scan reports files on its own terms.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=True)
+    except InvalidDicomError:
+        # No preamble: accept only what parses as a dataset of known standard elements.
         try:
-            return pydicom.dcmread(path, stop_before_pixels=True)
-        except InvalidDicomError:
-            # No preamble: accept only what parses as a dataset with the identifying UIDs.
             dataset = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-            if not all(keyword in dataset for keyword in _REQUIRED):
-                raise
-            return dataset
+            plausible = _plausible_bare_dataset(dataset)
+        except Exception:  # noqa: BLE001 -- forced parsing of non-DICOM fails in many ways
+            plausible = False
+        if not plausible:
+            raise
+        return dataset
+
+
+def _complete_dataset(path: Path) -> bool:
+    # pydicom reads a cut-off file without complaint; before standing in for missing UIDs, read
+    # the whole file and check that its last element holds as many bytes as it declares.
+    dataset = pydicom.dcmread(path, force=True)
+    if not len(dataset):
+        return False
+    last = dataset.get_item(list(dataset.keys())[-1])
+    value = getattr(last, "value", None)
+    length = getattr(last, "length", None)
+    undefined = 0xFFFFFFFF
+    if isinstance(value, bytes) and isinstance(length, int) and length != undefined:
+        return len(value) == length
+    return True
+
+
+def derived_uid(kind: str, path: Path) -> str:
+    """A stand-in UID for a file that lacks one: ``2.25.`` and a hash of the file's bytes.
+
+    The same file always gets the same UID, so uploading it again finds the stored copy; files
+    without a StudyInstanceUID each become a study of their own rather than being dropped.
+    """
+    digest = hashlib.blake2b(digest_size=16, person=kind.encode("ascii")[:16])
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return f"2.25.{int.from_bytes(digest.digest(), 'big')}"
 
 
 def read_instance(path: Path) -> tuple[Instance, StudyAttributes] | None:
     """Read one file's header; None for a DICOMDIR index.
 
     Raises:
-        InvalidDicomError: not a DICOM file (or one without the UIDs that place it in a study).
+        InvalidDicomError: not a DICOM file.
         Exception: a file that claims to be DICOM but cannot be read (the reason is the type).
     """
+    # Values are decoded lazily, so pydicom's warnings about tolerated oddities come from here
+    # too; the scan reports files on its own terms.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _read_instance(path)
+
+
+def _read_instance(path: Path) -> tuple[Instance, StudyAttributes] | None:
     dataset = _read_header(path)
     meta = getattr(dataset, "file_meta", None)
     sop_class = _text(meta, "MediaStorageSOPClassUID") if meta is not None else ""
     if sop_class == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in dataset:
         return None
-    if not all(keyword in dataset for keyword in _REQUIRED):
-        raise InvalidDicomError("no study, series or instance UID")
     transfer_syntax = _text(meta, "TransferSyntaxUID") if meta is not None else ""
+    uids = {keyword: _uid(dataset, keyword) for keyword in _REQUIRED}
+    if not uids["SOPInstanceUID"] and meta is not None:
+        uids["SOPInstanceUID"] = _uid(meta, "MediaStorageSOPInstanceUID")
+    derived = not all(uids.values())
+    if derived and not _complete_dataset(path):
+        raise InvalidDicomError("no study, series or instance UID, and cut short")
+    for keyword, kind in zip(_REQUIRED, ("study", "series", "instance"), strict=True):
+        uids[keyword] = uids[keyword] or derived_uid(kind, path)
     instance = Instance(
         path=str(path),
         size=path.stat().st_size,
-        study_instance_uid=_text(dataset, "StudyInstanceUID"),
-        series_instance_uid=_text(dataset, "SeriesInstanceUID"),
-        sop_instance_uid=_text(dataset, "SOPInstanceUID"),
+        study_instance_uid=uids["StudyInstanceUID"],
+        series_instance_uid=uids["SeriesInstanceUID"],
+        sop_instance_uid=uids["SOPInstanceUID"],
         modality=_text(dataset, "Modality"),
         transfer_syntax=transfer_syntax,
+        derived_uids=derived,
     )
     attributes = StudyAttributes(
         study_instance_uid=instance.study_instance_uid,

@@ -47,6 +47,9 @@ class StudyMetadata(msgspec.Struct, frozen=True, kw_only=True):
     sender_email: str = ""
     message: str = ""
     instance_count: int = 0
+    # The manifest version this box was written with: a server that pairs an old manifest with
+    # a newer box (or the reverse) is caught by comparing the two.
+    manifest_version: int = 1
 
 
 _METADATA_DECODER: Final = msgspec.msgpack.Decoder(StudyMetadata)
@@ -68,9 +71,12 @@ def decode_metadata(plaintext: bytes) -> StudyMetadata:
 class SealedInstance:
     """One file, sealed on demand: iterate :meth:`chunks`, then read :attr:`entry`."""
 
-    def __init__(self, study_key: StudyKey, instance: Instance) -> None:
+    def __init__(
+        self, study_key: StudyKey, instance: Instance, file_id: bytes | None = None
+    ) -> None:
         self.instance = instance
-        self._sealer = StreamSealer.new(study_key)
+        # A resumed upload passes the file id it used before, and so re-seals the same bytes.
+        self._sealer = StreamSealer(study_key, file_id) if file_id else StreamSealer.new(study_key)
         self._entry: ManifestEntry | None = None
 
     @property
@@ -129,13 +135,22 @@ class StudySeal:
         """The owner's copy of the study key."""
         return wrap_study_key(self.owner.account_key, self.study_id, self.study_key)
 
-    def metadata(self, scan: StudyScan, *, sender_email: str = "", message: str = "") -> bytes:
-        """The sealed metadata box of the study."""
+    def metadata(
+        self,
+        attributes: StudyAttributes,
+        *,
+        instance_count: int,
+        sender_email: str = "",
+        message: str = "",
+        manifest_version: int = 1,
+    ) -> bytes:
+        """The sealed metadata box of the study (for ``manifest_version`` of its manifest)."""
         plain = StudyMetadata(
-            attributes=scan.attributes,
+            attributes=attributes,
             sender_email=sender_email,
             message=message,
-            instance_count=scan.instance_count,
+            instance_count=instance_count,
+            manifest_version=manifest_version,
         )
         return seal_metadata(self.study_key, self.study_id, encode_metadata(plain))
 

@@ -9,12 +9,17 @@ import httpx
 import msgspec
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from types import TracebackType
 
-__all__ = ("CSRF_HEADER", "HttpxTransport", "Transport", "TransportResponse")
+__all__ = ("CSRF_HEADER", "HttpxTransport", "Transport", "TransportFailure", "TransportResponse")
 
 CSRF_HEADER: Final = "X-SecurePACS-CSRF"
 SESSION_COOKIE: Final = "securepacs_session"
+
+
+class TransportFailure(Exception):
+    """The request did not get an answer (connection refused or reset, timeout)."""
 
 
 class TransportResponse(msgspec.Struct, frozen=True):
@@ -32,6 +37,17 @@ class Transport(Protocol):
         """``body`` is encoded as JSON (bytes as base64); cookies are kept by the transport."""
         ...
 
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> TransportResponse:
+        """A request with a raw body and extra headers (blob parts, ranged downloads)."""
+        ...
+
 
 class HttpxTransport:
     """httpx with a cookie jar; ``session`` restores a saved session cookie."""
@@ -39,7 +55,11 @@ class HttpxTransport:
     def __init__(self, base_url: str, *, session: str | None = None, timeout: float = 60) -> None:
         self.base_url = base_url.rstrip("/")
         self._client = httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout, headers={CSRF_HEADER: "1"}
+            base_url=self.base_url,
+            timeout=timeout,
+            headers={CSRF_HEADER: "1"},
+            # Parallel part uploads share one pool; keep-alive saves a handshake per request.
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
         )
         if session:
             # Same domain as the server's Set-Cookie, so a new session replaces this one.
@@ -56,7 +76,24 @@ class HttpxTransport:
         """Send one request with the session cookie and the app's CSRF header."""
         content = None if body is None else msgspec.json.encode(body)
         headers = {"content-type": "application/json"} if content is not None else {}
-        response = await self._client.request(method, path, content=content, headers=headers)
+        return await self.send(method, path, content=content, headers=headers)
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> TransportResponse:
+        """Send raw bytes (or nothing) with extra headers."""
+        try:
+            response = await self._client.request(
+                method, path, content=content, headers=dict(headers or {})
+            )
+        except httpx.TransportError as error:
+            # Only the type: httpx messages can carry the URL, and URLs can carry ids.
+            raise TransportFailure(type(error).__name__) from None
         return TransportResponse(
             response.status_code, response.content, response.headers.get("retry-after")
         )

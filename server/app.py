@@ -6,8 +6,9 @@ lifespan, so tests and the CLI can build an app without touching anything.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, Request
@@ -29,6 +30,8 @@ from securepacs.server.domain.accounts.controllers import (
 from securepacs.server.domain.accounts.credentials import CredentialService
 from securepacs.server.domain.accounts.services import AccountService, SignedIn
 from securepacs.server.domain.health import health, ready
+from securepacs.server.domain.studies.controllers import BlobController, StudyController
+from securepacs.server.domain.studies.services import StudyService, sweep_forever
 from securepacs.server.edge import EdgeMiddleware
 from securepacs.server.errors import exception_handlers
 from securepacs.server.mail import Mailer, OutboxMailer, SmtpMailer
@@ -67,9 +70,14 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Litestar:
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         if migrate:
             await upgrade(engine)
+        sweeper = asyncio.create_task(sweep_forever(ctx)) if migrate else None
         try:
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with suppress(asyncio.CancelledError):
+                    await sweeper
             await engine.dispose()
 
     def provide_ctx() -> ServerContext:
@@ -81,6 +89,9 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Litestar:
 
     def provide_accounts(db: NamedDependency[AsyncSession]) -> CredentialService:
         return CredentialService(ctx, db)
+
+    def provide_studies(db: NamedDependency[AsyncSession]) -> StudyService:
+        return StudyService(ctx, db)
 
     async def provide_me(
         request: Request[Any, Any, Any], accounts: NamedDependency[AccountService]
@@ -94,12 +105,15 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Litestar:
             AccountController,
             AuthController,
             MeController,
+            BlobController,
+            StudyController,
             *web_routes(),
         ],
         dependencies={
             "ctx": Provide(provide_ctx, sync_to_thread=False),
             "db": Provide(provide_db),
             "accounts": Provide(provide_accounts, sync_to_thread=False),
+            "studies": Provide(provide_studies, sync_to_thread=False),
             "me": Provide(provide_me),
         },
         exception_handlers=exception_handlers(),  # type: ignore[arg-type]
@@ -116,6 +130,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Litestar:
             "AccountService": AccountService,
             "CredentialService": CredentialService,
             "SignedIn": SignedIn,
+            "StudyService": StudyService,
             "NamedDependency": NamedDependency,
         },
         request_max_body_size=4 * 1024 * 1024,

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = (
     "PROBLEM_JSON",
+    "ChecksumMismatch",
     "Conflict",
     "DomainError",
     "EmailNotConfirmed",
@@ -27,7 +28,10 @@ __all__ = (
     "InvalidInput",
     "NotAuthenticated",
     "NotFound",
+    "RangeNotSatisfiable",
     "RateLimited",
+    "StorageLimitReached",
+    "UploadIncomplete",
     "WrongCredentials",
     "exception_handlers",
 )
@@ -106,6 +110,41 @@ class Conflict(DomainError):
     status = 409
     code = "conflict"
     detail = "This change conflicts with the current state. Reload and try again."
+
+
+class StorageLimitReached(DomainError):
+    """Reserving space for an upload would pass the account's storage limit."""
+
+    status = 413
+    code = "storage_limit_reached"
+    detail = (
+        "Your storage is full. Delete studies you no longer need, or choose a plan with more "
+        "storage in My Account."
+    )
+
+
+class ChecksumMismatch(DomainError):
+    """A part's bytes do not hash to the checksum sent with them (damaged on the way)."""
+
+    status = 422
+    code = "checksum_mismatch"
+    detail = "Part of the upload was damaged on the way. It is safe to send it again."
+
+
+class UploadIncomplete(DomainError):
+    """A commit names blobs that are not all complete."""
+
+    status = 409
+    code = "upload_incomplete"
+    detail = "Some files of this study have not finished uploading. Run the upload again."
+
+
+class RangeNotSatisfiable(DomainError):
+    """A Range header outside the blob."""
+
+    status = 416
+    code = "range_not_satisfiable"
+    detail = "The requested byte range is outside the file."
 
 
 class RateLimited(DomainError):

@@ -47,6 +47,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     remember_days: int = 30
     token_hours: int = 24
     argon2_workers: int = 2
+    storage_limit_mb: int = 10_240
+    upload_ttl_hours: int = 48
+
+    @property
+    def storage_limit_bytes(self) -> int:
+        """The storage each account may fill unless its own limit says otherwise."""
+        return self.storage_limit_mb * 1024 * 1024
 
     @property
     def behind_tls(self) -> bool:
@@ -177,4 +184,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         remember_days=_int(env, "REMEMBER_DAYS", 30, 1, 365),
         token_hours=_int(env, "TOKEN_HOURS", 24, 1, 24 * 14),
         argon2_workers=_int(env, "ARGON2_WORKERS", 2, 1, 64),
+        storage_limit_mb=_int(env, "STORAGE_LIMIT_MB", 10_240, 1, 1 << 40),
+        upload_ttl_hours=_int(env, "UPLOAD_TTL_HOURS", 48, 1, 24 * 90),
     )

@@ -15,6 +15,9 @@ from aiosmtpd.controller import Controller
 from securepacs.crypto import account
 from securepacs.crypto._random import SeededRandom
 
+# A real S3-compatible store (SeaweedFS) for the blob store and pipeline tests.
+pytest_plugins = ("tests.object_stores",)
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 

@@ -40,9 +40,18 @@ class BlobStore:
         await obstore.put_async(self._store, key, data)
 
     async def get(self, key: str) -> bytes:
-        """The whole object (ranges come with the studies API)."""
+        """The whole object."""
         result = await obstore.get_async(self._store, key)
         return bytes(await result.bytes_async())
+
+    async def get_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes ``start`` (inclusive) to ``end`` (exclusive) of ``key``."""
+        return bytes(await obstore.get_range_async(self._store, key, start=start, end=end))
+
+    async def delete_many(self, keys: list[str]) -> None:
+        """Remove every key; missing objects are not an error."""
+        for key in keys:
+            await self.delete(key)
 
     async def delete(self, key: str) -> None:
         """Remove ``key``; a missing object is not an error."""

@@ -42,7 +42,14 @@ def test_sealing_round_trips_every_instance_against_the_manifest(folder: Path) -
             assert entry.instance_uid == instance.instance.sop_instance_uid
         key = c.unwrap_study_key(owner.account_key, seal.study_id, seal.wrapped_key())
         assert key == seal.study_key
-        metadata = seal.open_metadata(seal.metadata(scan, sender_email="a@b.org", message="hi"))
+        metadata = seal.open_metadata(
+            seal.metadata(
+                scan.attributes,
+                instance_count=scan.instance_count,
+                sender_email="a@b.org",
+                message="hi",
+            )
+        )
         assert metadata.attributes == scan.attributes
         assert (metadata.sender_email, metadata.message) == ("a@b.org", "hi")
         assert metadata.instance_count == scan.instance_count

@@ -27,7 +27,7 @@ from securepacs.server.edge import CSRF_HEADER
 from securepacs.server.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator, Iterator, Mapping
     from pathlib import Path
 
     from litestar import Litestar
@@ -178,3 +178,30 @@ class InProcessTransport:
         return TransportResponse(
             response.status_code, response.content, response.headers.get("retry-after")
         )
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> TransportResponse:
+        response = await self.client.request(
+            method, path, content=content, headers=dict(headers or {})
+        )
+        return TransportResponse(
+            response.status_code, response.content, response.headers.get("retry-after")
+        )
+
+
+async def sign_in(client: AsyncTestClient[Litestar], settings: Settings, person: Person) -> Any:
+    """Register, confirm through the outbox and sign in; returns the login response body."""
+    await client.post("/api/v1/accounts/register", json=person.register_body())
+    token = outbox_links(settings)[-1].split("#", 1)[1]
+    await client.post("/api/v1/accounts/confirm", json={"token": token})
+    response = await client.post(
+        "/api/v1/auth/login", json={"email": person.email, "auth_key": person.auth_key}
+    )
+    assert response.status_code == 200
+    return response.json()

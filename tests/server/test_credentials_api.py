@@ -10,7 +10,7 @@ import pytest
 import securepacs.crypto as c
 from securepacs.crypto.kdf import new_kdf_params
 from securepacs.server.edge import CSRF_HEADER
-from tests.server.conftest import Person, b64, outbox_links
+from tests.server.conftest import Person, b64, outbox_links, sign_in
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -30,22 +30,11 @@ def _kdf_json(params: c.KdfParams) -> dict[str, Any]:
     }
 
 
-async def _signed_in(client: AsyncTestClient[Litestar], settings: Settings, person: Person) -> Any:
-    await client.post("/api/v1/accounts/register", json=person.register_body())
-    token = outbox_links(settings)[-1].split("#", 1)[1]
-    await client.post("/api/v1/accounts/confirm", json={"token": token})
-    response = await client.post(
-        "/api/v1/auth/login", json={"email": person.email, "auth_key": person.auth_key}
-    )
-    assert response.status_code == 200
-    return response.json()
-
-
 async def test_recovery_keys_add_replace_invalidate_by_key_uid(
     client: AsyncTestClient[Litestar], settings: Settings
 ) -> None:
     mia = Person("mia@example.org", "pw")
-    await _signed_in(client, settings, mia)
+    await sign_in(client, settings, mia)
     first, second = c.new_recovery_key(), c.new_recovery_key()
     added = await client.post(
         "/api/v1/me/recovery-keys", json={"slot": b64(c.seal_slot(mia.new.keys, first))}
@@ -78,7 +67,7 @@ async def test_password_change_rewraps_and_ends_other_sessions(
     client: AsyncTestClient[Litestar], settings: Settings
 ) -> None:
     ned = Person("ned@example.org", "old password")
-    await _signed_in(client, settings, ned)
+    await sign_in(client, settings, ned)
     other_cookie = client.cookies.get("securepacs_session")
     client.cookies.clear()
     await client.post("/api/v1/auth/login", json={"email": ned.email, "auth_key": ned.auth_key})
@@ -117,7 +106,7 @@ async def test_password_reset_then_recovery_key_restores_the_same_keys(
     client: AsyncTestClient[Litestar], settings: Settings
 ) -> None:
     ola = Person("ola@example.org", "forgotten")
-    await _signed_in(client, settings, ola)
+    await sign_in(client, settings, ola)
     recovery = c.new_recovery_key()
     await client.post(
         "/api/v1/me/recovery-keys", json={"slot": b64(c.seal_slot(ola.new.keys, recovery))}
@@ -173,7 +162,7 @@ async def test_account_deletion_removes_everything(
     client: AsyncTestClient[Litestar], settings: Settings
 ) -> None:
     pam = Person("pam@example.org", "pw")
-    await _signed_in(client, settings, pam)
+    await sign_in(client, settings, pam)
     refused = await client.post("/api/v1/me/delete", json={"auth_key": b64(bytes(32))})
     assert refused.status_code == 401
     assert (
@@ -186,14 +175,14 @@ async def test_account_deletion_removes_everything(
     assert login.status_code == 401
     # The address is free again.
     fresh = Person("pam@example.org", "pw2")
-    await _signed_in(client, settings, fresh)
+    await sign_in(client, settings, fresh)
 
 
 async def test_csrf_writes_without_the_app_header_are_refused(
     client: AsyncTestClient[Litestar], settings: Settings
 ) -> None:
     quinn = Person("quinn@example.org", "pw")
-    await _signed_in(client, settings, quinn)
+    await sign_in(client, settings, quinn)
     del client.headers[CSRF_HEADER]
     forged = await client.post("/api/v1/auth/logout")
     assert forged.status_code == 403

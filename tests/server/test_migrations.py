@@ -15,6 +15,9 @@ pytestmark = pytest.mark.anyio
 
 TABLES = {
     "account",
+    "blob",
+    "blob_part",
+    "study",
     "key_slot",
     "session",
     "email_token",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, Integer, String
+from sqlalchemy import BigInteger, Boolean, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from securepacs.server.db.base import Base, Opaque, UtcDateTime, utcnow
@@ -32,3 +32,5 @@ class Account(Base):
     # Set by a password reset: the password slot no longer matches the new password, so the
     # next sign-in must re-wrap with the recovery key or the last usable password.
     needs_recovery: Mapped[bool] = mapped_column(Boolean, default=False)
+    # None: the plan default (SECUREPACS_STORAGE_LIMIT_MB); set per account by an operator.
+    storage_limit_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)

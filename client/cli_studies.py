@@ -1,0 +1,328 @@
+"""The study commands of the CLI: upload, ls, search, get, rm, info.
+
+Each needs the account keys, so each asks for the password and unlocks in memory. Long work
+shows a progress line on standard error (redrawn in place on a terminal, a line every few
+seconds otherwise), with the counts the user manual's upload panel shows.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, get_args
+
+from securepacs.client.download import Downloader, DownloadProgress, IntegrityError, VersionMemory
+from securepacs.client.library import StudyRow, UnknownStudy, load_rows, resolve, short_id
+from securepacs.client.search import DatePreset, SortField, StudyFilter, search
+from securepacs.client.upload import Uploader, UploadError, UploadOptions, UploadProgress
+
+if TYPE_CHECKING:
+    import argparse
+
+    from securepacs.client.accounts import AccountFlows, Unlocked
+
+__all__ = ("StudyCommandError", "add_study_commands")
+
+
+class StudyCommandError(Exception):
+    """A study command failed in a way the person can act on; the message says how."""
+
+
+class _Session(Protocol):
+    flows: AccountFlows
+    config_dir: Path
+
+    async def unlock(self) -> Unlocked: ...
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)  # noqa: T201
+
+
+def _mb(size: float) -> str:
+    return f"{size / 1_000_000:,.1f} MB"
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes:02d}:{seconds:02d}"
+
+
+class ProgressLine:
+    """One status line on standard error."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self._last = 0.0
+        self._last_text = ""
+
+    def show(self, text: str, *, final: bool = False) -> None:
+        """Redraw the line (a terminal) or print it now and then (a log)."""
+        now = time.monotonic()
+        if self.tty:
+            sys.stderr.write("\r\x1b[2K" + text + ("\n" if final else ""))
+            sys.stderr.flush()
+        elif final or now - self._last >= 5 or text.split(" ", 1)[0] != self._last_text:
+            self._last = now
+            print(text, file=sys.stderr, flush=True)  # noqa: T201
+        self._last_text = text.split(" ", 1)[0]
+
+    def upload(self, progress: UploadProgress) -> None:
+        """The upload panel's counts."""
+        if progress.phase == "scanning":
+            text = (
+                f"Scanning: found {progress.found} files, parsed {progress.parsed}, "
+                f"unsupported {progress.unsupported}, broken {progress.broken}"
+            )
+        else:
+            text = (
+                f"{progress.phase.capitalize()}: {progress.percent:3.0f}% | "
+                f"{progress.files_uploaded}/{progress.files_total - progress.files_already_stored}"
+                f" files | {_mb(progress.bytes_uploaded)} of {_mb(progress.bytes_total)} | "
+                f"{_mb(progress.speed)}/s | {_clock(progress.elapsed)} | "
+                f"unsupported {progress.unsupported}"
+            )
+            if progress.message and progress.message.startswith("Retrying"):
+                text += f" | {progress.message}"
+        self.show(text, final=progress.phase == "finished")
+
+    def download(self, progress: DownloadProgress) -> None:
+        """Files and bytes written."""
+        self.show(
+            f"Downloading: {progress.files_done}/{progress.files_total} files | "
+            f"{_mb(progress.bytes_done)} of {_mb(progress.bytes_total)}",
+            final=progress.files_done == progress.files_total,
+        )
+
+
+async def cmd_upload(s: _Session, a: argparse.Namespace) -> None:
+    """Upload a folder (or resume an interrupted upload of it)."""
+    unlocked = await s.unlock()
+    line = ProgressLine()
+    uploader = Uploader(
+        s.flows.api, unlocked.keys, journal_dir=s.config_dir / "uploads", on_progress=line.upload
+    )
+    options = UploadOptions(
+        sender_email=unlocked.view.email if a.sender_email is None else a.sender_email,
+        message=a.message or "",
+        jobs=a.jobs,
+        verify=a.verify,
+    )
+    try:
+        result = await uploader.upload_folder(Path(a.folder), options)
+    except UploadError as error:
+        raise StudyCommandError(str(error)) from None
+    for outcome in result.studies:
+        attributes = outcome.attributes
+        what = "added to" if outcome.appended else "uploaded as"
+        if not outcome.uploaded:
+            _say(
+                f"{attributes.patient_name or '(no name)'} {attributes.study_date}: already "
+                f"stored as {short_id(outcome.study_id)} ({outcome.already_stored} files)"
+            )
+            continue
+        _say(
+            f"{attributes.patient_name or '(no name)'} {attributes.study_date}: "
+            f"{outcome.uploaded} files {what} study {short_id(outcome.study_id)}"
+        )
+    for path in result.unsupported:
+        _say(f"skipped (not DICOM): {path}")
+    for path, reason in result.broken:
+        _say(f"skipped (damaged DICOM, {reason}): {path}")
+    progress = result.progress
+    _say(
+        f"Upload finished! {progress.files_uploaded} files, {_mb(progress.bytes_uploaded)} in "
+        f"{_clock(progress.elapsed)}; {progress.unsupported} unsupported, "
+        f"{progress.broken} damaged, {progress.files_already_stored} already stored."
+    )
+
+
+def _filter(a: argparse.Namespace) -> StudyFilter:
+    try:
+        date_from = date.fromisoformat(a.date_from) if a.date_from else None
+        date_to = date.fromisoformat(a.date_to) if a.date_to else None
+    except ValueError:
+        raise StudyCommandError("Dates are written YYYY-MM-DD, for example 2024-03-31.") from None
+    return StudyFilter(
+        patient_name=a.name or "",
+        patient_id=a.patient_id or "",
+        patient_sex=a.sex or "",
+        accession_number=a.accession or "",
+        referring_physician=a.referring or "",
+        modality=a.modality or "",
+        date_preset=a.date,
+        date_from=date_from,
+        date_to=date_to,
+    )
+
+
+def _table(rows: list[StudyRow]) -> None:
+    header = ("ID", "Patient name", "Patient ID", "Sex", "Accession", "Date", "Mod", "Images")
+    lines = [header] + [
+        (
+            short_id(row.study_id),
+            row.attributes.patient_name,
+            row.attributes.patient_id,
+            row.attributes.patient_sex,
+            row.attributes.accession_number,
+            row.attributes.study_date,
+            "/".join(row.attributes.modalities),
+            str(row.instance_count),
+        )
+        for row in rows
+    ]
+    widths = [min(30, max(len(line[i]) for line in lines)) for i in range(len(header))]
+    for line in lines:
+        _say("  ".join(cell[:30].ljust(width) for cell, width in zip(line, widths, strict=True)))
+
+
+async def _rows(s: _Session) -> tuple[Unlocked, list[StudyRow]]:
+    unlocked = await s.unlock()
+    rows, failed = await load_rows(s.flows.api, unlocked.keys)
+    for study_id in failed:
+        print(  # noqa: T201
+            f"securepacs: study {short_id(study_id)} does not open with your keys "
+            "(changed on the server); it is left out.",
+            file=sys.stderr,
+        )
+    return unlocked, rows
+
+
+async def cmd_search(s: _Session, a: argparse.Namespace) -> None:
+    """List studies, filtered by any worklist field and sorted."""
+    filter_ = _filter(a)
+    unlocked, rows = await _rows(s)
+    if a.mine:
+        rows = [row for row in rows if row.is_owner]
+    by_attributes = {id(row.attributes): row for row in rows}
+    found = search(
+        [row.attributes for row in rows],
+        filter_,
+        date.today(),  # noqa: DTZ011 -- study dates are local calendar dates
+        sort=a.sort,
+        descending=not a.ascending,
+    )
+    selected = [by_attributes[id(attributes)] for attributes in found]
+    _table(selected)
+    _say(f"{len(selected)} of {len(rows)} studies")
+    del unlocked
+
+
+async def _pick(s: _Session, typed: str) -> tuple[Unlocked, StudyRow]:
+    unlocked, rows = await _rows(s)
+    try:
+        study_id = resolve([row.study_id for row in rows], typed)
+    except UnknownStudy as error:
+        raise StudyCommandError(str(error)) from None
+    return unlocked, next(row for row in rows if row.study_id == study_id)
+
+
+def _downloader(s: _Session, unlocked: Unlocked) -> Downloader:
+    return Downloader(
+        s.flows.api, unlocked.keys, memory=VersionMemory(s.config_dir / "seen-versions.json")
+    )
+
+
+async def cmd_get(s: _Session, a: argparse.Namespace) -> None:
+    """Download a study as files or as a zip."""
+    unlocked, row = await _pick(s, a.study)
+    downloader = _downloader(s, unlocked)
+    line = ProgressLine()
+    try:
+        if a.zip:
+            await downloader.to_zip(row.study_id, Path(a.zip), line.download)
+            _say(f"Study {short_id(row.study_id)} written to {a.zip}")
+        else:
+            await downloader.to_folder(row.study_id, Path(a.output), line.download)
+            _say(f"Study {short_id(row.study_id)} written to {a.output}")
+    except IntegrityError as error:
+        raise StudyCommandError(str(error)) from None
+
+
+async def cmd_rm(s: _Session, a: argparse.Namespace) -> None:
+    """Delete a study and free its storage."""
+    _, row = await _pick(s, a.study)
+    await s.flows.api.delete_study(row.study_id)
+    _say(f"Study {short_id(row.study_id)} deleted ({row.instance_count} files, {_mb(row.size)}).")
+
+
+async def cmd_info(s: _Session, a: argparse.Namespace) -> None:
+    """Properties of a study."""
+    unlocked, row = await _pick(s, a.study)
+    attributes = row.attributes
+    try:
+        opened = await _downloader(s, unlocked).open(row.study_id)
+    except IntegrityError as error:
+        raise StudyCommandError(str(error)) from None
+    series = {entry.series_uid for entry in opened.manifest.entries}
+    fields: list[tuple[str, Any]] = [
+        ("Study id", row.study_id),
+        ("Patient name", attributes.patient_name),
+        ("Patient ID", attributes.patient_id),
+        ("Sex", attributes.patient_sex),
+        ("Accession number", attributes.accession_number),
+        ("Referring physician", attributes.referring_physician),
+        ("Study date", attributes.study_date),
+        ("Description", attributes.study_description),
+        ("Modalities", "/".join(attributes.modalities)),
+        ("Study Instance UID", attributes.study_instance_uid),
+        ("Series", len(series)),
+        ("Images", len(opened.manifest.entries)),
+        ("Size", _mb(sum(entry.plaintext_size for entry in opened.manifest.entries))),
+        ("Owner", row.owner_email),
+        ("Sender email", row.sender_email),
+        ("Sender message", row.message),
+        ("Uploaded", row.created_at[:19].replace("T", " ")),
+        ("Manifest version", opened.manifest.manifest_version),
+    ]
+    for label, value in fields:
+        _say(f"{label + ':':21} {value}")
+
+
+async def cmd_stats(s: _Session, _: argparse.Namespace) -> None:
+    """Studies, files and storage."""
+    stats = await s.flows.api.stats()
+    _say(f"Studies: {stats.studies}\nFiles: {stats.files}")
+    _say(f"Used storage: {_mb(stats.used_bytes)} of {_mb(stats.limit_bytes)}")
+
+
+def add_study_commands(sub: Any) -> None:
+    """Register the study commands on the CLI's subparsers."""
+    p = sub.add_parser("upload", help="encrypt and upload a folder of DICOM (reruns resume)")
+    p.add_argument("folder")
+    p.add_argument("--message", help="a note for the people you share the study with")
+    p.add_argument("--sender-email", help="sender email shown with the study (default: yours)")
+    p.add_argument("--jobs", type=int, default=4, help="parallel requests (default 4)")
+    p.add_argument("--verify", action="store_true", help="read every file back and compare")
+    p.set_defaults(run=cmd_upload)
+    for name, helptext in (("ls", "list your studies"), ("search", "find studies")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--name", help="patient name; * matches any text")
+        p.add_argument("--patient-id")
+        p.add_argument("--sex", choices=["M", "F", "O"])
+        p.add_argument("--accession")
+        p.add_argument("--referring", help="referring physician")
+        p.add_argument("--modality")
+        p.add_argument("--date", choices=get_args(DatePreset), help="a study date preset")
+        p.add_argument("--from", dest="date_from", help="study date from (YYYY-MM-DD)")
+        p.add_argument("--to", dest="date_to", help="study date to (YYYY-MM-DD)")
+        p.add_argument("--sort", choices=get_args(SortField), default="study_date")
+        p.add_argument("--ascending", action="store_true")
+        p.add_argument("--mine", action="store_true", help="show only my studies")
+        p.set_defaults(run=cmd_search)
+    p = sub.add_parser("get", help="download a study")
+    p.add_argument("study", help="study id (the first digits are enough)")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("-o", "--output", help="folder to write the files to")
+    target.add_argument("--zip", help="zip file to write")
+    p.set_defaults(run=cmd_get)
+    p = sub.add_parser("rm", help="delete a study")
+    p.add_argument("study")
+    p.set_defaults(run=cmd_rm)
+    p = sub.add_parser("info", help="properties of a study")
+    p.add_argument("study")
+    p.set_defaults(run=cmd_info)
+    sub.add_parser("stats", help="studies, files and used storage").set_defaults(run=cmd_stats)

@@ -1,0 +1,1 @@
+"""Studies: blind storage of sealed instances, envelopes and manifests (ZK-1)."""

@@ -1,0 +1,116 @@
+"""Wire types of the studies API. Bytes travel as standard base64 in JSON; ids as lowercase hex."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Final
+
+import msgspec
+
+from securepacs.crypto.envelope import MAX_MANIFEST_ENTRIES
+
+__all__ = (
+    "BLOB_ID",
+    "MAX_MANIFEST_BYTES",
+    "BlobStatus",
+    "CommitRequest",
+    "CreateBlobRequest",
+    "LookupRequest",
+    "LookupResponse",
+    "StatsResponse",
+    "StudyDetail",
+    "StudyPage",
+    "StudySummary",
+)
+
+# Blob ids are the stream's 16-byte file id, study ids the client's 16-byte study id, in hex.
+BLOB_ID: Final = r"^[0-9a-f]{32}$"
+HexId = Annotated[str, msgspec.Meta(pattern=BLOB_ID)]
+Tag = Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
+# A manifest entry is under 200 bytes sealed; this leaves room for the envelope and signature.
+MAX_MANIFEST_BYTES: Final = 256 * MAX_MANIFEST_ENTRIES
+MAX_BLOB_BYTES: Final = 1 << 40
+
+
+class _Wire(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class CreateBlobRequest(_Wire, frozen=True):
+    """Reserve storage for one sealed instance of ``size`` bytes."""
+
+    size: Annotated[int, msgspec.Meta(ge=1, le=MAX_BLOB_BYTES)]
+
+
+class BlobStatus(_Wire, frozen=True):
+    """Where an upload stands: which parts arrived, so a restarted client sends only the rest."""
+
+    blob_id: str
+    size: int
+    part_size: int
+    parts: int
+    received: list[int]
+    complete: bool
+
+
+class CommitRequest(_Wire, frozen=True):
+    """Make a study visible (or a new version of it) with every blob it lists complete."""
+
+    uid_tag: Tag
+    wrapped_key: Annotated[bytes, msgspec.Meta(min_length=1, max_length=512)]
+    metadata: Annotated[bytes, msgspec.Meta(min_length=1, max_length=2 * 1024 * 1024)]
+    manifest: Annotated[bytes, msgspec.Meta(min_length=1, max_length=MAX_MANIFEST_BYTES)]
+    manifest_version: Annotated[int, msgspec.Meta(ge=1, le=2**32 - 1)]
+    blob_ids: Annotated[list[HexId], msgspec.Meta(min_length=1, max_length=MAX_MANIFEST_ENTRIES)]
+
+
+class StudySummary(_Wire, frozen=True):
+    """A worklist row as the server has it: opaque boxes and sizes."""
+
+    study_id: str
+    owner_email: str
+    is_owner: bool
+    uid_tag: bytes
+    wrapped_key: bytes
+    metadata: bytes
+    manifest_version: int
+    instance_count: int
+    size: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class StudyDetail(_Wire, frozen=True):
+    """One study with its signed manifest and the ids of its blobs."""
+
+    summary: StudySummary
+    manifest: bytes
+    blob_ids: list[str]
+
+
+class StudyPage(_Wire, frozen=True):
+    """A page of the worklist; ``next`` is the cursor of the following page."""
+
+    studies: list[StudySummary]
+    next: str | None
+
+
+class LookupRequest(_Wire, frozen=True):
+    """Which of these study UID tags already name one of my studies?"""
+
+    uid_tags: Annotated[list[Tag], msgspec.Meta(max_length=1000)]
+
+
+class LookupResponse(_Wire, frozen=True):
+    """The studies found, keyed by the base64 of their tag."""
+
+    studies: list[StudySummary]
+
+
+class StatsResponse(_Wire, frozen=True):
+    """My Account statistics."""
+
+    studies: int
+    files: int
+    used_bytes: int
+    limit_bytes: int

@@ -1,0 +1,479 @@
+"""The rules of blind study storage: reserve, receive parts, complete, commit, serve, delete.
+
+Nothing here can read what it stores. The server checks shapes, sizes, ownership, the storage
+limit and the per-part SHA-256 the client declares (transport damage, not tampering: the client
+verifies content against the signed manifest). A study becomes visible in one transaction, and
+only when every blob it lists is complete, so an interrupted upload never shows half a study.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING, Final
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+
+from securepacs.server.db.base import utcnow
+from securepacs.server.db.models import Account, Blob, BlobPart, BlobState, Study
+from securepacs.server.domain.studies.schemas import (
+    BlobStatus,
+    CommitRequest,
+    StatsResponse,
+    StudyDetail,
+    StudyPage,
+    StudySummary,
+)
+from securepacs.server.errors import (
+    ChecksumMismatch,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    StorageLimitReached,
+    UploadIncomplete,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterable, Sequence
+    from datetime import datetime
+
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from securepacs.server.context import ServerContext
+
+__all__ = (
+    "PART_SIZE",
+    "DuplicateStudy",
+    "StudyService",
+    "part_key",
+    "sweep_orphans",
+)
+
+_log = logging.getLogger(__name__)
+
+# 8 MiB: a CT or MR slice is one part, a large multi-frame instance a handful; a part is the
+# unit of retry, so a failure costs at most this much again.
+PART_SIZE: Final = 8 * 1024 * 1024
+# Both databases cap bound parameters per statement (SQLite 32766, asyncpg 32767).
+_IN_BATCH: Final = 5000
+# SQLite has no row locks: reservations are serialized in-process (SQLite means one process).
+_RESERVE_LOCK: Final = asyncio.Lock()
+
+
+class DuplicateStudy(Conflict):
+    """A different study of mine already has this StudyInstanceUID tag."""
+
+    code = "duplicate_study"
+    detail = "This study is already stored. Upload again to add any new files to it."
+
+
+def part_key(blob_id: str, number: int) -> str:
+    """Where part ``number`` of ``blob_id`` lives in the blob store."""
+    return f"blobs/{blob_id}/{number:06d}"
+
+
+def _parts(size: int, part_size: int) -> int:
+    return max(1, -(-size // part_size))
+
+
+def _batches(ids: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(ids), _IN_BATCH):
+        yield ids[start : start + _IN_BATCH]
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1_000_000:,.1f} MB"
+
+
+class StudyService:
+    """One request's worth of study operations on one database session."""
+
+    def __init__(self, ctx: ServerContext, db: AsyncSession) -> None:
+        self.ctx = ctx
+        self.db = db
+
+    # Storage -------------------------------------------------------------------------------
+
+    def limit_of(self, account: Account) -> int:
+        """The account's storage limit in bytes."""
+        if account.storage_limit_bytes is not None:
+            return account.storage_limit_bytes
+        return self.ctx.settings.storage_limit_bytes
+
+    async def used_by(self, account_id: str) -> int:
+        """Bytes reserved by the account's blobs, complete or still uploading."""
+        found = await self.db.execute(
+            select(func.coalesce(func.sum(Blob.size), 0)).where(
+                Blob.owner_id == account_id, Blob.state != BlobState.DELETING
+            )
+        )
+        return int(found.scalar_one())
+
+    async def stats(self, account: Account) -> StatsResponse:
+        """Studies, files and storage of the account (My Account, Statistics)."""
+        found = await self.db.execute(
+            select(func.count(Study.id), func.coalesce(func.sum(Study.instance_count), 0)).where(
+                Study.owner_id == account.id
+            )
+        )
+        studies, files = found.one()
+        return StatsResponse(
+            studies=int(studies),
+            files=int(files),
+            used_bytes=await self.used_by(account.id),
+            limit_bytes=self.limit_of(account),
+        )
+
+    # Blobs ---------------------------------------------------------------------------------
+
+    async def _status(self, blob: Blob) -> BlobStatus:
+        found = await self.db.execute(
+            select(BlobPart.number).where(BlobPart.blob_id == blob.id).order_by(BlobPart.number)
+        )
+        return BlobStatus(
+            blob_id=blob.id,
+            size=blob.size,
+            part_size=blob.part_size,
+            parts=_parts(blob.size, blob.part_size),
+            received=list(found.scalars()),
+            complete=blob.state == BlobState.COMPLETE,
+        )
+
+    async def _own_blob(self, account: Account, blob_id: str) -> Blob:
+        blob = await self.db.get(Blob, blob_id)
+        if blob is None or blob.owner_id != account.id or blob.state == BlobState.DELETING:
+            raise NotFound
+        return blob
+
+    async def create_blob(self, account: Account, blob_id: str, size: int) -> BlobStatus:
+        """Reserve ``size`` bytes for a blob; asking again returns where the upload stands."""
+        existing = await self.db.get(Blob, blob_id)
+        if existing is not None:
+            if existing.owner_id != account.id or existing.state == BlobState.DELETING:
+                raise Conflict("This file id is taken. Start the upload again.")
+            if existing.size != size:
+                raise Conflict(
+                    "A file with this id was started with another size. The local file changed "
+                    "since the upload began: start the upload again."
+                )
+            return await self._status(existing)
+        async with _RESERVE_LOCK:
+            # PostgreSQL: concurrent reservations of one account queue on its row.
+            await self.db.execute(
+                select(Account.id).where(Account.id == account.id).with_for_update()
+            )
+            used = await self.used_by(account.id)
+            limit = self.limit_of(account)
+            if used + size > limit:
+                await self.db.rollback()
+                raise StorageLimitReached(
+                    f"This upload needs {_mb(size)} more, but only {_mb(max(0, limit - used))} "
+                    f"of your {_mb(limit)} storage is free. Delete studies you no longer need, "
+                    "or choose a plan with more storage in My Account."
+                )
+            blob = Blob(id=blob_id, owner_id=account.id, size=size, part_size=PART_SIZE)
+            self.db.add(blob)
+            try:
+                await self.db.commit()
+            except IntegrityError:
+                # The same id reserved by a concurrent retry: answer like the retry would.
+                await self.db.rollback()
+                return await self.create_blob(account, blob_id, size)
+        return await self._status(blob)
+
+    async def put_part(
+        self, account: Account, blob_id: str, number: int, data: bytes, sha256: bytes | None
+    ) -> BlobStatus:
+        """Store one part; sending a part again (a retry) replaces it with identical bytes."""
+        blob = await self._own_blob(account, blob_id)
+        parts = _parts(blob.size, blob.part_size)
+        if not 0 <= number < parts:
+            raise InvalidInput(f"This file has parts 0 to {parts - 1}.")
+        expected = blob.part_size if number < parts - 1 else blob.size - number * blob.part_size
+        if len(data) != expected:
+            raise InvalidInput("A part arrived with the wrong size. It is safe to send it again.")
+        digest = hashlib.sha256(data).digest()
+        if sha256 is not None and sha256 != digest:
+            raise ChecksumMismatch
+        if blob.state == BlobState.COMPLETE:
+            stored = await self.db.get(BlobPart, (blob_id, number))
+            if stored is not None and stored.sha256 == digest:
+                return await self._status(blob)
+            raise Conflict("This file is already complete and cannot change.")
+        await self.ctx.blobs.put(part_key(blob_id, number), data)
+        values = {"blob_id": blob_id, "number": number, "size": len(data), "sha256": digest}
+        dialect = self.ctx.engine.dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert(BlobPart).values(**values)
+        await self.db.execute(
+            statement.on_conflict_do_update(
+                index_elements=[BlobPart.blob_id, BlobPart.number],
+                set_={"size": statement.excluded.size, "sha256": statement.excluded.sha256},
+            )
+        )
+        blob.updated_at = utcnow()
+        await self.db.commit()
+        return await self._status(blob)
+
+    async def complete(self, account: Account, blob_id: str) -> BlobStatus:
+        """Mark the blob complete once every part arrived."""
+        blob = await self._own_blob(account, blob_id)
+        status = await self._status(blob)
+        if status.complete:
+            return status
+        if len(status.received) != status.parts:
+            missing = status.parts - len(status.received)
+            raise UploadIncomplete(
+                f"{missing} part(s) of this file have not arrived. Send them, then finish again."
+            )
+        blob.state = BlobState.COMPLETE
+        blob.updated_at = utcnow()
+        await self.db.commit()
+        return await self._status(blob)
+
+    async def put_whole(
+        self, account: Account, blob_id: str, data: bytes, sha256: bytes | None
+    ) -> BlobStatus:
+        """Reserve, store and complete a blob that fits in one part, in one request."""
+        if not data:
+            raise InvalidInput("An empty file cannot be stored.")
+        if len(data) > PART_SIZE:
+            raise InvalidInput("This file is larger than one part; upload it in parts.")
+        await self.create_blob(account, blob_id, len(data))
+        await self.put_part(account, blob_id, 0, data, sha256)
+        return await self.complete(account, blob_id)
+
+    async def readable_blob(self, account: Account, blob_id: str) -> Blob:
+        """A complete blob the account may read: its own, or one of a study it owns."""
+        blob = await self.db.get(Blob, blob_id)
+        if blob is None or blob.state != BlobState.COMPLETE:
+            raise NotFound
+        if blob.owner_id == account.id:
+            return blob
+        if blob.study_id is not None:
+            study = await self.db.get(Study, blob.study_id)
+            if study is not None and study.owner_id == account.id:
+                return blob
+        raise NotFound
+
+    async def read(self, blob: Blob, start: int, end: int) -> AsyncIterator[bytes]:
+        """Bytes ``start`` to ``end`` (exclusive) of a blob, part by part."""
+        number = start // blob.part_size
+        while start < end:
+            part_start = number * blob.part_size
+            stop = min(end, part_start + blob.part_size)
+            yield await self.ctx.blobs.get_range(
+                part_key(blob.id, number), start - part_start, stop - part_start
+            )
+            start = stop
+            number += 1
+
+    async def abandon_blob(self, account: Account, blob_id: str) -> None:
+        """Delete an upload that no study holds (a cancelled upload frees its space)."""
+        blob = await self._own_blob(account, blob_id)
+        if blob.study_id is not None:
+            raise Conflict("This file belongs to a study; delete the study instead.")
+        blob.state = BlobState.DELETING
+        await self.db.commit()
+        await purge(self.ctx, self.db, [blob])
+
+    # Studies -------------------------------------------------------------------------------
+
+    def _summary(self, study: Study, owner_email: str, account: Account) -> StudySummary:
+        return StudySummary(
+            study_id=study.id,
+            owner_email=owner_email,
+            is_owner=study.owner_id == account.id,
+            uid_tag=study.uid_tag,
+            wrapped_key=study.wrapped_key,
+            metadata=study.metadata_box,
+            manifest_version=study.manifest_version,
+            instance_count=study.instance_count,
+            size=study.size,
+            created_at=study.created_at,
+            updated_at=study.updated_at,
+        )
+
+    async def _blob_ids(self, study_id: str) -> list[str]:
+        found = await self.db.execute(
+            select(Blob.id).where(Blob.study_id == study_id).order_by(Blob.id)
+        )
+        return list(found.scalars())
+
+    async def _own_study(self, account: Account, study_id: str) -> Study:
+        study = await self.db.get(Study, study_id)
+        if study is None or study.owner_id != account.id:
+            raise NotFound
+        return study
+
+    async def detail(self, account: Account, study_id: str) -> StudyDetail:
+        """One study with its manifest and blob ids."""
+        study = await self._own_study(account, study_id)
+        return StudyDetail(
+            summary=self._summary(study, account.email, account),
+            manifest=study.manifest,
+            blob_ids=await self._blob_ids(study.id),
+        )
+
+    async def page(self, account: Account, after: str | None, limit: int) -> StudyPage:
+        """The account's studies in id order, ``limit`` at a time."""
+        query = select(Study).where(Study.owner_id == account.id)
+        if after:
+            query = query.where(Study.id > after)
+        found = await self.db.execute(query.order_by(Study.id).limit(limit + 1))
+        rows = list(found.scalars())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return StudyPage(
+            studies=[self._summary(study, account.email, account) for study in rows],
+            next=rows[-1].id if more else None,
+        )
+
+    async def lookup(self, account: Account, tags: Sequence[bytes]) -> list[StudySummary]:
+        """My studies whose UID tag is one of ``tags`` (duplicate detection)."""
+        if not tags:
+            return []
+        found = await self.db.execute(
+            select(Study).where(Study.owner_id == account.id, Study.uid_tag.in_(list(tags)))
+        )
+        return [self._summary(study, account.email, account) for study in found.scalars()]
+
+    async def commit(self, account: Account, study_id: str, data: CommitRequest) -> StudyDetail:
+        """Create the study, or add a manifest version to it, atomically.
+
+        Raises:
+            UploadIncomplete: a listed blob is missing or not complete.
+            DuplicateStudy: another study of mine has this UID tag (append to it instead).
+            Conflict: the study moved on meanwhile, or a blob belongs to another study.
+        """
+        blob_ids = sorted(set(data.blob_ids))
+        if len(blob_ids) != len(data.blob_ids):
+            raise InvalidInput("A file is listed twice.")
+        study = await self.db.get(Study, study_id, with_for_update=True)
+        if study is not None and study.owner_id != account.id:
+            raise NotFound
+        if study is not None and (
+            data.manifest_version == study.manifest_version and data.manifest == study.manifest
+        ):
+            return await self.detail(account, study_id)  # a retried commit
+        blobs: list[Blob] = []
+        for batch in _batches(blob_ids):
+            found = await self.db.execute(select(Blob).where(Blob.id.in_(batch)))
+            blobs += found.scalars()
+        if len(blobs) != len(blob_ids) or any(
+            blob.owner_id != account.id or blob.state != BlobState.COMPLETE for blob in blobs
+        ):
+            raise UploadIncomplete
+        if any(blob.study_id not in (None, study_id) for blob in blobs):
+            raise Conflict("A file of this upload already belongs to another study.")
+        now = utcnow()
+        if study is None:
+            if data.manifest_version != 1:
+                raise Conflict("This study no longer exists. Upload it again.")
+            duplicate = await self.db.execute(
+                select(Study.id).where(Study.owner_id == account.id, Study.uid_tag == data.uid_tag)
+            )
+            if duplicate.first() is not None:
+                raise DuplicateStudy
+            study = Study(id=study_id, owner_id=account.id, created_at=now)
+            self.db.add(study)
+        else:
+            if data.uid_tag != study.uid_tag:
+                raise InvalidInput("The study's UID tag cannot change.")
+            if data.manifest_version != study.manifest_version + 1:
+                raise Conflict(
+                    "The study changed while you were uploading. Run the upload again to add "
+                    "your files to its newest version."
+                )
+            if not set(await self._blob_ids(study_id)) <= set(blob_ids):
+                raise Conflict("A new version of a study must keep all of its files.")
+        study.uid_tag = data.uid_tag
+        study.wrapped_key = data.wrapped_key
+        study.metadata_box = data.metadata
+        study.manifest = data.manifest
+        study.manifest_version = data.manifest_version
+        study.instance_count = len(blob_ids)
+        study.size = sum(blob.size for blob in blobs)
+        study.updated_at = now
+        try:
+            await self.db.flush()
+            for batch in _batches(blob_ids):
+                await self.db.execute(
+                    update(Blob).where(Blob.id.in_(batch)).values(study_id=study_id, updated_at=now)
+                )
+            await self.db.commit()
+        except IntegrityError:
+            # A concurrent commit of the same study or the same UID tag won the race.
+            await self.db.rollback()
+            raise DuplicateStudy from None
+        return await self.detail(account, study_id)
+
+    async def delete_study(self, account: Account, study_id: str) -> None:
+        """Delete the study and its blobs; their space is free as soon as this returns."""
+        study = await self._own_study(account, study_id)
+        await self.db.execute(
+            update(Blob)
+            .where(Blob.study_id == study.id)
+            .values(state=BlobState.DELETING, study_id=None, updated_at=utcnow())
+        )
+        await self.db.delete(study)
+        await self.db.commit()
+        await purge_deleting(self.ctx, self.db)
+
+
+async def purge(ctx: ServerContext, db: AsyncSession, blobs: Sequence[Blob]) -> int:
+    """Remove the parts of blobs marked deleting from the store, then their rows."""
+    for blob in blobs:
+        parts = _parts(blob.size, blob.part_size)
+        await ctx.blobs.delete_many([part_key(blob.id, number) for number in range(parts)])
+    ids = [blob.id for blob in blobs]
+    for batch in _batches(ids):
+        await db.execute(delete(Blob).where(Blob.id.in_(batch)))
+    await db.commit()
+    return len(ids)
+
+
+async def purge_deleting(ctx: ServerContext, db: AsyncSession, batch: int = 1000) -> int:
+    """Purge every blob marked deleting (deleted studies, expired uploads, interrupted purges)."""
+    purged = 0
+    while True:
+        found = await db.execute(select(Blob).where(Blob.state == BlobState.DELETING).limit(batch))
+        blobs = list(found.scalars())
+        if not blobs:
+            return purged
+        purged += await purge(ctx, db, blobs)
+
+
+async def sweep_orphans(ctx: ServerContext, now: datetime | None = None) -> int:
+    """Delete uploads that no study took within SECUREPACS_UPLOAD_TTL_HOURS; returns how many."""
+    cutoff = (now or utcnow()) - timedelta(hours=ctx.settings.upload_ttl_hours)
+    async with ctx.sessions() as db:
+        await db.execute(
+            update(Blob)
+            .where(
+                Blob.study_id.is_(None),
+                Blob.state != BlobState.DELETING,
+                Blob.updated_at < cutoff,
+            )
+            .values(state=BlobState.DELETING)
+        )
+        await db.commit()
+        return await purge_deleting(ctx, db)
+
+
+async def sweep_forever(ctx: ServerContext) -> None:
+    """The lifespan task: sweep now and then, until cancelled; a failed sweep is retried."""
+    interval = min(3600.0, ctx.settings.upload_ttl_hours * 3600 / 4)
+    while True:
+        try:
+            swept = await sweep_orphans(ctx)
+            if swept:
+                _log.info("expired uploads removed", extra={"count": swept})
+        except Exception as error:  # noqa: BLE001 -- the next round retries
+            _log.warning("upload sweep failed", extra={"error_type": type(error).__name__})
+        await asyncio.sleep(interval)
