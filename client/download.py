@@ -99,9 +99,21 @@ class OpenedStudy:
         return f"study {short_id(self.row.study_id)}" + (f" ({known})" if known else "")
 
 
-def instance_name(entry: ManifestEntry) -> str:
-    """Where an instance goes inside the output folder or zip."""
-    return f"{entry.series_uid}/{entry.instance_uid}.dcm"
+def instance_names(entries: tuple[ManifestEntry, ...]) -> dict[bytes, str]:
+    """Where each instance goes in the output folder or zip: ``SERIES/INSTANCE.dcm``.
+
+    Two files may carry the same instance UID (one image in two transfer syntaxes); the second
+    and later get the start of their file id appended so that none overwrites another.
+    """
+    names: dict[bytes, str] = {}
+    taken: set[str] = set()
+    for entry in entries:
+        name = f"{entry.series_uid}/{entry.instance_uid}.dcm"
+        if name in taken:
+            name = f"{entry.series_uid}/{entry.instance_uid}-{entry.file_id.hex()[:8]}.dcm"
+        taken.add(name)
+        names[entry.file_id] = name
+    return names
 
 
 class Downloader:
@@ -240,12 +252,13 @@ class Downloader:
         """Write every instance as ``SERIES_UID/INSTANCE_UID.dcm`` under ``folder``."""
         study = await self.open(study_id)
         entries = study.manifest.entries
+        names = instance_names(entries)
         progress = _Progress(entries, on_progress)
         slots = asyncio.Semaphore(self.jobs)
 
         async def one(entry: ManifestEntry) -> None:
             async with slots:
-                target = folder / instance_name(entry)
+                target = folder / names[entry.file_id]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 temporary = target.with_name(target.name + ".part")
                 try:
@@ -274,11 +287,12 @@ class Downloader:
         """Write the study as a zip streamed to disk (stored, not recompressed)."""
         study = await self.open(study_id)
         progress = _Progress(study.manifest.entries, on_progress)
+        names = instance_names(study.manifest.entries)
         temporary = zip_path.with_name(zip_path.name + ".part")
         try:
             with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_STORED) as archive:
                 for entry in study.manifest.entries:
-                    with archive.open(instance_name(entry), "w", force_zip64=True) as member:
+                    with archive.open(names[entry.file_id], "w", force_zip64=True) as member:
                         async for chunk in self.plaintext(study, entry):
                             member.write(chunk)
                     progress.done(entry)

@@ -95,6 +95,11 @@ def _name_matches(pattern: str, name: str) -> bool:
     return name.startswith(pattern) or any(c.startswith(pattern) for c in components)
 
 
+def _person_text(value: str) -> str:
+    # A person name as typed or as stored (DICOM PN: components joined by ^, trailing ^s).
+    return " ".join(value.replace("^", " ").casefold().split())
+
+
 def matches(attributes: StudyAttributes, filter_: StudyFilter, today: date) -> bool:
     """Whether a study's attributes satisfy every filter that is set."""
     if filter_.patient_name and not _name_matches(filter_.patient_name, attributes.patient_name):
@@ -106,8 +111,8 @@ def matches(attributes: StudyAttributes, filter_: StudyFilter, today: date) -> b
     )
     if any(wanted and wanted.strip().casefold() != have.casefold() for wanted, have in exact):
         return False
-    physician = filter_.referring_physician.strip().casefold()
-    if physician and physician not in attributes.referring_physician.casefold().replace("^", " "):
+    physician = _person_text(filter_.referring_physician)
+    if physician and physician not in _person_text(attributes.referring_physician):
         return False
     modality = filter_.modality.strip().upper()
     if modality and modality not in {m.upper() for m in attributes.modalities}:

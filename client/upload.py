@@ -242,13 +242,7 @@ class Uploader:
             seal = StudySeal(keys, study_key=study_key, study_id=pending.study_id)
         else:
             seal = StudySeal(keys)
-        stored_uids = {entry.instance_uid for entry in base_entries}
-        todo: list[Instance] = []
-        for members in scan.series.values():
-            for instance in members:
-                if instance.sop_instance_uid not in stored_uids:
-                    stored_uids.add(instance.sop_instance_uid)
-                    todo.append(instance)
+        todo = await _offload(lambda: _new_instances(seal.study_key, scan, base_entries))
         skipped = scan.instance_count - len(todo)
         skipped_bytes = scan_bytes(scan) - sum(i.size for i in todo)
         self._update(
@@ -423,6 +417,45 @@ class Uploader:
                     f"Verification failed for {instance.path}: what the server holds does not "
                     "decrypt to the file. Delete the study and upload it again."
                 )
+
+
+def _new_instances(
+    study_key: StudyKey, scan: StudyScan, stored: tuple[ManifestEntry, ...]
+) -> list[Instance]:
+    """The scanned files the study does not hold yet.
+
+    Files are compared by content, not only by SOP Instance UID: the same image in two transfer
+    syntaxes often keeps its UID, and both files must round-trip. A stored entry is re-sealed
+    under its own file id; the same plaintext gives the same ciphertext hash.
+    """
+    by_uid: dict[str, list[ManifestEntry]] = {}
+    for entry in stored:
+        by_uid.setdefault(entry.instance_uid, []).append(entry)
+    kept: dict[str, list[Instance]] = {}
+    todo: list[Instance] = []
+    for members in scan.series.values():
+        for instance in members:
+            uid = instance.sop_instance_uid
+            if any(_holds(study_key, entry, instance) for entry in by_uid.get(uid, ())):
+                continue
+            if any(_same_bytes(other, instance) for other in kept.get(uid, ())):
+                continue
+            kept.setdefault(uid, []).append(instance)
+            todo.append(instance)
+    return todo
+
+
+def _holds(study_key: StudyKey, entry: ManifestEntry, instance: Instance) -> bool:
+    if entry.plaintext_size != instance.size:
+        return False
+    digest = hashlib.blake2b(digest_size=32)
+    for piece in SealedInstance(study_key, instance, file_id=entry.file_id).chunks():
+        digest.update(piece)
+    return digest.digest() == entry.ciphertext_hash
+
+
+def _same_bytes(one: Instance, other: Instance) -> bool:
+    return one.size == other.size and _file_digest(one.path) == _file_digest(other.path)
 
 
 def scan_bytes(scan: StudyScan) -> int:

@@ -15,6 +15,7 @@ import base64
 import logging
 import shutil
 import subprocess
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -67,6 +68,12 @@ def _key_needles(keys: AccountKeys, recovery: RecoveryKey) -> dict[str, bytes]:
 
 def _storage(settings: Settings) -> bytes:
     blobs = b"".join(p.read_bytes() for p in settings.data_dir.rglob("*") if p.is_file())
+    if settings.database_url.startswith("sqlite"):
+        # The database may live outside the data folder; read it with its write-ahead log.
+        database = Path(settings.database_url.split(":///", 1)[1])
+        files = [database, *database.parent.glob(database.name + "-*")]
+        blobs += b"".join(p.read_bytes() for p in files if p.is_file())
+        assert database.is_file()
     if settings.database_url.startswith("postgresql"):
         name = settings.database_url.rsplit("/", 1)[1]
         dump = subprocess.run(

@@ -1,0 +1,362 @@
+"""Upload benchmark: our encrypted CLI upload against a plain upload and against Orthanc.
+
+Run from the repository root: ``.venv/bin/python bench/upload.py [--quick] [--skip-orthanc]
+[--skip-memory]``. On the same files (a synthetic 400-slice 512x512 16-bit CT plus pydicom's
+test files) it measures, one after the other:
+
+- *encrypted*: the real ``securepacs upload DIR`` CLI as a subprocess against a real
+  ``securepacs serve`` subprocess (SQLite and the local blob store in a temporary folder); the
+  wall time includes the CLI's start-up and its Argon2id unlock, as a user sees it; peak RSS is
+  the CLI process's own (``wait4``);
+- *plain*: the same files' raw bytes put as blobs on the same server and account, in process,
+  through ``ApiClient`` over ``HttpxTransport`` with the same 4 requests in flight. Blobs only:
+  no study is committed, so this is the transfer and storage cost without any encryption;
+- *Orthanc*: ``POST /instances`` with 1 and with 4 clients, a fresh Orthanc for each.
+
+Then a memory run: a 2 GiB multi-frame study (``make_large_study``) uploaded with the CLI, to
+check that the CLI's peak RSS stays bounded (bar: under 300 MB).
+
+Bars (issue 4): encrypted/plain at least 0.8; encrypted/Orthanc single client at least 1.0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import pydicom
+import synthetic
+from accounts import _outbox_tokens, running_server
+from orthanc import Orthanc, OrthancError
+from pydicom.data import get_testdata_files
+from pydicom.errors import InvalidDicomError
+
+from securepacs.client.accounts import AccountFlows
+from securepacs.client.dicom import scan_folder
+from securepacs.client.transport import HttpxTransport
+from securepacs.client.upload import PART_BYTES
+from securepacs.crypto import new_file_id
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from accounts import Server
+
+    from securepacs.client.api import ApiClient
+
+EMAIL: Final = "bench-upload@example.org"
+# A throwaway account on a throwaway server; the CLI reads it from standard input.
+PASSWORD: Final = "correct horse battery staple upload bench"  # noqa: S105
+JOBS: Final = 4
+SLICES: Final = 400
+QUICK_SLICES: Final = 40
+LARGE_BYTES: Final = 2 * 1024**3
+QUICK_LARGE_BYTES: Final = 200 * 1024**2
+PLAIN_RATIO_BAR: Final = 0.8
+ORTHANC_RATIO_BAR: Final = 1.0
+RSS_BAR_MB: Final = 300.0
+
+
+@dataclass(frozen=True)
+class Run:
+    """One upload of the data set and what it cost."""
+
+    label: str
+    instances: int
+    bytes: int
+    seconds: float
+    peak_rss_mb: float | None = None
+
+    @property
+    def per_second(self) -> float:
+        return self.instances / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def mb_per_second(self) -> float:
+        return self.bytes / 1e6 / self.seconds if self.seconds > 0 else 0.0
+
+
+# -- the data set -----------------------------------------------------------------------------
+
+
+def _pydicom_files(folder: Path, seen: set[str]) -> None:
+    """Copy pydicom's test files that parse and have their own UIDs into ``folder``.
+
+    Files sharing a SOP Instance UID with one already taken are left out: both servers store an
+    instance once, so a duplicate would count as uploaded without being sent.
+    """
+    folder.mkdir(parents=True)
+    # Many test files are deliberately odd; pydicom's warnings about them are noise here.
+    warnings.simplefilter("ignore", UserWarning)
+    for index, name in enumerate(sorted(get_testdata_files())):
+        path = Path(name)
+        if not path.is_file():
+            continue
+        try:
+            dataset = pydicom.dcmread(path, stop_before_pixels=True)
+        except (InvalidDicomError, OSError, ValueError, TypeError, AttributeError, KeyError):
+            continue
+        uids = [
+            str(dataset.get(k, "") or "")
+            for k in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+        ]
+        if not all(uids) or uids[0] in seen:
+            continue
+        seen.add(uids[0])
+        shutil.copyfile(path, folder / f"{index:04d}-{path.name}")
+
+
+def _keep_scanned(folder: Path) -> None:
+    """Remove what our scanner would skip, so that every uploader gets the same files."""
+    report = scan_folder(folder)
+    kept = {
+        Path(instance.path).resolve()
+        for study in report.studies.values()
+        for members in study.series.values()
+        for instance in members
+        if not instance.derived_uids
+    }
+    for path in folder.rglob("*"):
+        if path.is_file() and path.resolve() not in kept:
+            path.unlink()
+
+
+def _keep_orthanc_accepts(folder: Path) -> None:
+    """Remove the pydicom test files Orthanc refuses (one fresh Orthanc, a file at a time)."""
+    with Orthanc() as server:
+        for path in sorted(folder.iterdir()):
+            try:
+                server.upload([path])
+            except OrthancError:
+                path.unlink()
+
+
+def build_dataset(folder: Path, *, slices: int, check_orthanc: bool) -> list[Path]:
+    ct = synthetic.make_ct_series(folder / "ct", slices=slices)
+    seen = {str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID) for path in ct}
+    extra = folder / "pydicom"
+    _pydicom_files(extra, seen)
+    _keep_scanned(extra)
+    if check_orthanc:
+        _keep_orthanc_accepts(extra)
+    return sorted(path for path in folder.rglob("*") if path.is_file())
+
+
+# -- the CLI ------------------------------------------------------------------------------------
+
+
+def _cli_command() -> list[str]:
+    script = Path(sys.executable).with_name("securepacs")
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-m", "securepacs.client.cli"]
+
+
+@dataclass(frozen=True)
+class Measured:
+    seconds: float
+    peak_rss_mb: float
+    output: str
+
+
+def run_cli(server: Server, config: Path, *args: str, stdin: str = "") -> Measured:
+    """Run one CLI command to completion; its own peak RSS comes from ``wait4``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SECUREPACS_")}
+    env["SECUREPACS_CONFIG_DIR"] = str(config)
+    log = config.parent / "cli.log"
+    command = [*_cli_command(), "--server", server.base_url, *args]
+    with log.open("wb") as output:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command, env=env, stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT
+        )
+        if process.stdin is not None:
+            process.stdin.write(stdin.encode())
+            process.stdin.close()
+        # wait4 rather than RUSAGE_CHILDREN: the latter is the maximum over every child reaped
+        # so far, so an earlier, bigger command would mask this one.
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    text = log.read_text(errors="replace")
+    if process.returncode != 0:
+        raise RuntimeError(f"securepacs {args[0]} exited with {process.returncode}:\n{text}")
+    return Measured(seconds, usage.ru_maxrss / 1024, text)
+
+
+def sign_up(server: Server, config: Path) -> None:
+    """Register, confirm and sign in with the CLI, as a new user would."""
+    run_cli(server, config, "register", EMAIL, stdin=PASSWORD + "\n")
+    token = _outbox_tokens(server.data_dir / "outbox")[EMAIL]
+    run_cli(server, config, "confirm", token)
+    run_cli(server, config, "login", EMAIL, stdin=PASSWORD + "\n")
+
+
+def encrypted_upload(server: Server, config: Path, folder: Path, label: str) -> Run:
+    paths = [path for path in folder.rglob("*") if path.is_file()]
+    measured = run_cli(server, config, "upload", str(folder), "--jobs", str(JOBS), stdin=PASSWORD)
+    return Run(
+        label=label,
+        instances=len(paths),
+        bytes=sum(path.stat().st_size for path in paths),
+        seconds=measured.seconds,
+        peak_rss_mb=measured.peak_rss_mb,
+    )
+
+
+# -- plain blobs, in process --------------------------------------------------------------------
+
+
+async def _put_file(api: ApiClient, path: Path, gate: asyncio.Semaphore) -> int:
+    size = path.stat().st_size
+    blob_id = new_file_id().hex()
+    if size <= PART_BYTES:
+        async with gate:
+            data = await asyncio.to_thread(path.read_bytes)
+            await api.put_blob(blob_id, data)
+        return size
+    status = await api.create_blob(blob_id, size)
+    with path.open("rb") as handle:
+        for number in range(status.parts):
+            async with gate:
+                data = await asyncio.to_thread(handle.read, status.part_size)
+                await api.put_part(blob_id, number, data)
+    await api.complete_blob(blob_id)
+    return size
+
+
+async def plain_upload(server: Server, paths: Sequence[Path]) -> Run:
+    async with HttpxTransport(server.base_url, timeout=300) as transport:
+        flows = AccountFlows(transport)
+        await flows.login(EMAIL, PASSWORD)
+        stats = await flows.api.stats()
+        if stats.files != len(paths):
+            raise RuntimeError(f"the CLI stored {stats.files} files, not {len(paths)}")
+        gate = asyncio.Semaphore(JOBS)
+        started = time.perf_counter()
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(_put_file(flows.api, path, gate)) for path in paths]
+        seconds = time.perf_counter() - started
+    sent = sum(task.result() for task in tasks)
+    return Run("plain blobs (ours, no crypto)", len(paths), sent, seconds)
+
+
+# -- Orthanc ------------------------------------------------------------------------------------
+
+
+def orthanc_upload(paths: Sequence[Path], clients: int) -> Run:
+    with Orthanc() as server:
+        result = server.upload(paths, clients=clients)
+    if result.already_stored:
+        print(f"warning: Orthanc already had {result.already_stored} of the instances")
+    return Run(
+        f"Orthanc POST /instances x{clients}", result.instances, result.bytes, result.seconds
+    )
+
+
+# -- report -------------------------------------------------------------------------------------
+
+
+def table(runs: Sequence[Run]) -> str:
+    lines = [f"{'':34} {'files':>6} {'MB':>8} {'s':>7} {'inst/s':>8} {'MB/s':>7} {'RSS MB':>7}"]
+    for run in runs:
+        rss = f"{run.peak_rss_mb:7.0f}" if run.peak_rss_mb is not None else f"{'':7}"
+        lines.append(
+            f"{run.label:34} {run.instances:6d} {run.bytes / 1e6:8.1f} {run.seconds:7.2f} "
+            f"{run.per_second:8.1f} {run.mb_per_second:7.1f} {rss}"
+        )
+    return "\n".join(lines)
+
+
+def ratio_line(name: str, top: Run, bottom: Run, bar: float | None) -> str:
+    ratio = top.mb_per_second / bottom.mb_per_second if bottom.mb_per_second else 0.0
+    verdict = (
+        "" if bar is None else (f"  (bar >= {bar}: " + ("met)" if ratio >= bar else "MISSED)"))
+    )
+    return f"{name:34} {ratio:6.2f}{verdict}"
+
+
+async def bench(args: argparse.Namespace, scratch: Path) -> None:
+    slices = QUICK_SLICES if args.quick else SLICES
+    data = scratch / "data"
+    started = time.perf_counter()
+    paths = await asyncio.to_thread(
+        build_dataset, data, slices=slices, check_orthanc=not args.skip_orthanc
+    )
+    size = sum(path.stat().st_size for path in paths)
+    print(
+        f"data set: {len(paths)} files, {size / 1e6:.1f} MB ({slices} CT slices + "
+        f"{len(paths) - slices} pydicom test files), made in {time.perf_counter() - started:.1f} s"
+    )
+    runs: list[Run] = []
+    memory: Run | None = None
+    server_dir = scratch / "server"
+    (server_dir / "data").mkdir(parents=True)
+    database_url = f"sqlite+aiosqlite:///{server_dir / 'securepacs.db'}"
+    config = scratch / "cli" / "config"
+    config.mkdir(parents=True)
+    async with running_server(database_url, server_dir / "data") as server:
+        await asyncio.to_thread(sign_up, server, config)
+        runs.append(
+            await asyncio.to_thread(
+                encrypted_upload, server, config, data, "encrypted CLI upload (ours)"
+            )
+        )
+        runs.append(await plain_upload(server, paths))
+        if not args.skip_memory:
+            large = scratch / "large"
+            total = QUICK_LARGE_BYTES if args.quick else LARGE_BYTES
+            started = time.perf_counter()
+            await asyncio.to_thread(synthetic.make_large_study, large, total_bytes=total)
+            print(
+                f"large study: {total / 2**20:.0f} MiB made in {time.perf_counter() - started:.1f} s"
+            )
+            try:
+                memory = await asyncio.to_thread(
+                    encrypted_upload, server, config, large, f"CLI, {total / 2**30:.2f} GiB study"
+                )
+            finally:
+                shutil.rmtree(large, ignore_errors=True)
+    if not args.skip_orthanc:
+        for clients in (1, 4):
+            runs.append(await asyncio.to_thread(orthanc_upload, paths, clients))
+    print()
+    print(table(runs))
+    print()
+    encrypted, plain = runs[0], runs[1]
+    print("ratios (MB/s over MB/s)")
+    print(ratio_line("encrypted / plain", encrypted, plain, PLAIN_RATIO_BAR))
+    if not args.skip_orthanc:
+        print(ratio_line("encrypted / Orthanc x1", encrypted, runs[2], ORTHANC_RATIO_BAR))
+        print(ratio_line("encrypted / Orthanc x4", encrypted, runs[3], None))
+    if memory is not None:
+        print()
+        print("memory run (CLI upload of one multi-frame study)")
+        print(table([memory]))
+        rss = memory.peak_rss_mb or 0.0
+        verdict = "met" if rss < RSS_BAR_MB else "MISSED"
+        print(f"{'peak RSS of the CLI':34} {rss:6.0f} MB  (bar < {RSS_BAR_MB:.0f} MB: {verdict})")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="40 slices, 200 MiB large study")
+    parser.add_argument("--skip-orthanc", action="store_true", help="no Orthanc baseline")
+    parser.add_argument("--skip-memory", action="store_true", help="no large-study run")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="securepacs-upload-bench-") as scratch:
+        asyncio.run(bench(args, Path(scratch)))
+
+
+if __name__ == "__main__":
+    main()
