@@ -193,26 +193,28 @@ async def bench_ours(
     (server_dir / "data").mkdir(parents=True)
     database_url = f"sqlite+aiosqlite:///{server_dir / 'securepacs.db'}"
     results: list[Measurement] = []
-    async with running_server(database_url, server_dir / "data") as server:
-        async with HttpxTransport(server.base_url, timeout=300) as transport:
-            flows = AccountFlows(transport)
-            await flows.register(EMAIL, PASSWORD)
-            await flows.confirm(_outbox_tokens(server.data_dir / "outbox")[EMAIL])
-            unlocked = await flows.login(EMAIL, PASSWORD)
-            done = 0
-            for size in sizes:
-                measurement = Measurement(size)
-                started = time.perf_counter()
-                await fill(flows.api, unlocked.keys, corpus[done:size])
-                measurement.fill_seconds = time.perf_counter() - started
-                print(
-                    f"ours: {size - done} studies added in {measurement.fill_seconds:.1f} s "
-                    f"({(size - done) / measurement.fill_seconds:.0f}/s)",
-                    flush=True,
-                )
-                done = size
-                await measure_ours(flows.api, unlocked.keys, queries(corpus[:size]), measurement)
-                results.append(measurement)
+    async with (
+        running_server(database_url, server_dir / "data") as server,
+        HttpxTransport(server.base_url, timeout=300) as transport,
+    ):
+        flows = AccountFlows(transport)
+        await flows.register(EMAIL, PASSWORD)
+        await flows.confirm(_outbox_tokens(server.data_dir / "outbox")[EMAIL])
+        unlocked = await flows.login(EMAIL, PASSWORD)
+        done = 0
+        for size in sizes:
+            measurement = Measurement(size)
+            started = time.perf_counter()
+            await fill(flows.api, unlocked.keys, corpus[done:size])
+            measurement.fill_seconds = time.perf_counter() - started
+            print(
+                f"ours: {size - done} studies added in {measurement.fill_seconds:.1f} s "
+                f"({(size - done) / measurement.fill_seconds:.0f}/s)",
+                flush=True,
+            )
+            done = size
+            await measure_ours(flows.api, unlocked.keys, queries(corpus[:size]), measurement)
+            results.append(measurement)
     return results
 
 

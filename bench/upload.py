@@ -319,7 +319,8 @@ async def bench(args: argparse.Namespace, scratch: Path) -> None:
             started = time.perf_counter()
             await asyncio.to_thread(synthetic.make_large_study, large, total_bytes=total)
             print(
-                f"large study: {total / 2**20:.0f} MiB made in {time.perf_counter() - started:.1f} s"
+                f"large study: {total / 2**20:.0f} MiB made in "
+                f"{time.perf_counter() - started:.1f} s"
             )
             try:
                 memory = await asyncio.to_thread(
