@@ -113,8 +113,6 @@ def _filters(attributes: StudyAttributes) -> list[tuple[str, StudyFilter]]:
 async def test_every_shipped_file_round_trips_and_is_found_by_each_field(
     client: AsyncTestClient[Litestar], settings: Settings, tmp_path: Path
 ) -> None:
-    if not settings.database_url.startswith("sqlite"):
-        pytest.skip("the full corpus runs once; the pipeline tests cover PostgreSQL")
     person = Person("real@example.org", "pw")
     await sign_in(client, settings, person)
     folder = tmp_path / "corpus"
