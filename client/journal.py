@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import time
 from typing import TYPE_CHECKING, Final
 
 import msgspec
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
 __all__ = ("Journal", "JournalFile", "JournalStudy")
 
 JOURNAL_VERSION: Final = 1
+# Progress is written at most this often: a file finished since the last write is only sent
+# again after a crash (the server answers it as already complete), while writing after every
+# file would cost O(n^2) on a study of thousands of files.
+SAVE_INTERVAL: Final = 1.0
 
 
 class JournalFile(msgspec.Struct, kw_only=True):
@@ -54,6 +59,7 @@ class Journal:
 
     def __init__(self, path: Path | None, folder: str) -> None:
         self.path = path
+        self._saved_at = 0.0
         self._doc = _Document(folder=folder)
         if path is not None and path.is_file():
             try:
@@ -91,10 +97,17 @@ class Journal:
             return
         self.save()
 
-    def save(self) -> None:
-        """Write atomically: a crash leaves the old journal or the new one, never half."""
+    def save(self, *, soon: bool = False) -> None:
+        """Write atomically: a crash leaves the old journal or the new one, never half.
+
+        ``soon`` marks a progress update that may wait for the next write (SAVE_INTERVAL).
+        """
         if self.path is None:
             return
+        now = time.monotonic()
+        if soon and now - self._saved_at < SAVE_INTERVAL:
+            return
+        self._saved_at = now
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         temporary = self.path.with_suffix(".tmp")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

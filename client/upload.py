@@ -262,6 +262,7 @@ class Uploader:
             pending = journal.begin(
                 tag, JournalStudy(study_id=seal.study_id, wrapped_key=seal.wrapped_key())
             )
+        resumed: set[str] = set()
         for instance in todo:
             stat = _stat(instance.path)
             known = pending.files.get(instance.path)
@@ -269,8 +270,13 @@ class Uploader:
                 pending.files[instance.path] = JournalFile(
                     size=stat[0], mtime_ns=stat[1], file_id=new_file_id()
                 )
+            else:
+                resumed.add(instance.path)
         journal.save()
-        entries = await self._send_all(seal.study_key, todo, pending, journal, options, policy)
+        entries = await self._send_all(
+            seal.study_key, todo, pending, journal, options, policy, resumed
+        )
+        journal.save()
         version = base_version + 1
         all_entries = [*base_entries, *entries]
         self._update(force=True, phase="committing")
@@ -323,6 +329,7 @@ class Uploader:
         journal: Journal,
         options: UploadOptions,
         policy: RetryPolicy,
+        resumed: set[str],
     ) -> list[ManifestEntry]:
         slots = asyncio.Semaphore(max(1, options.jobs))
         entries: dict[str, ManifestEntry] = {}
@@ -330,8 +337,10 @@ class Uploader:
         async def one(instance: Instance) -> None:
             record = pending.files[instance.path]
             if record.entry is None:
-                record.entry = await self._send(study_key, instance, record, slots, policy)
-                journal.save()
+                record.entry = await self._send(
+                    study_key, instance, record, slots, policy, resumed=instance.path in resumed
+                )
+                journal.save(soon=True)
             entries[instance.path] = record.entry
             self._update(
                 files_uploaded=self._progress.files_uploaded + 1,
@@ -360,12 +369,21 @@ class Uploader:
         record: JournalFile,
         slots: asyncio.Semaphore,
         policy: RetryPolicy,
+        *,
+        resumed: bool = False,
     ) -> ManifestEntry:
         sealed = SealedInstance(study_key, instance, file_id=record.file_id)
         blob_id = record.file_id.hex()
         size = ciphertext_size(record.size)
         pieces = sealed.chunks()
         carry = bytearray()
+        if resumed:
+            # An earlier run may have finished this file after its last journal write: ask,
+            # and if the server holds it, only re-seal locally for the manifest entry.
+            known = await retrying(policy, lambda: self.api.create_blob(blob_id, size))
+            if known.complete:
+                await _offload(lambda: _exhaust(pieces))
+                return sealed.entry
         if size <= PART_BYTES:
             data = await _offload(lambda: _take(pieces, PART_BYTES, carry))
             _drain(pieces)
@@ -478,6 +496,11 @@ def _stat(path: str) -> tuple[int, int]:
 
     stat = Path(path).stat()
     return stat.st_size, stat.st_mtime_ns
+
+
+def _exhaust(pieces: Iterator[bytes]) -> None:
+    for _ in pieces:
+        pass
 
 
 def _drain(pieces: Iterator[bytes]) -> None:

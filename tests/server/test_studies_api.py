@@ -307,7 +307,8 @@ async def test_a_killed_upload_resumes_without_sending_parts_again(
         folder, UploadOptions()
     )
     assert sum(o.uploaded + o.already_stored for o in result.studies) == len(names)
-    assert resumed.sent_bytes < sum((folder / n).stat().st_size for n in names) + 5 * 64
+    sizes = [(folder / n).stat().st_size for n in names]
+    assert resumed.sent_bytes < sum(sizes) - min(sizes), "files done before the cut are not resent"
     assert not list(journal.glob("*.json")), "a finished upload leaves no journal"
     rows, _ = await load_rows(api, person.new.keys)
     assert sum(row.instance_count for row in rows) == len(names)

@@ -61,8 +61,6 @@ _log = logging.getLogger(__name__)
 PART_SIZE: Final = 8 * 1024 * 1024
 # Both databases cap bound parameters per statement (SQLite 32766, asyncpg 32767).
 _IN_BATCH: Final = 5000
-# SQLite has no row locks: reservations are serialized in-process (SQLite means one process).
-_RESERVE_LOCK: Final = asyncio.Lock()
 
 
 class DuplicateStudy(Conflict):
@@ -162,7 +160,7 @@ class StudyService:
                     "since the upload began: start the upload again."
                 )
             return await self._status(existing)
-        async with _RESERVE_LOCK:
+        async with self.ctx.reserve_lock:
             # PostgreSQL: concurrent reservations of one account queue on its row.
             await self.db.execute(
                 select(Account.id).where(Account.id == account.id).with_for_update()
