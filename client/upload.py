@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Final, Literal, TypeVar
 
 import msgspec
@@ -123,9 +124,14 @@ def _threaded() -> bool:
     return sys.platform != "emscripten"
 
 
+# Two sealing threads keep both cores of a small machine busy; more would only add memory
+# (each thread gets its own allocator arena) without sealing faster.
+_SEALERS: Final = ThreadPoolExecutor(max_workers=2, thread_name_prefix="securepacs-seal")
+
+
 async def _offload(function: Callable[[], T]) -> T:
     if _threaded():
-        return await asyncio.to_thread(function)
+        return await asyncio.get_running_loop().run_in_executor(_SEALERS, function)
     return function()
 
 
@@ -135,7 +141,8 @@ def _take(pieces: Iterator[bytes], size: int, carry: bytearray) -> bytes:
         carry += piece
         if len(carry) >= size:
             break
-    part = bytes(carry[:size])
+    with memoryview(carry) as view:
+        part = bytes(view[:size])  # one copy; the view is released before carry shrinks
     del carry[:size]
     return part
 
@@ -385,9 +392,9 @@ class Uploader:
                 await _offload(lambda: _exhaust(pieces))
                 return sealed.entry
         if size <= PART_BYTES:
-            data = await _offload(lambda: _take(pieces, PART_BYTES, carry))
-            _drain(pieces)
             async with slots:
+                data = await _offload(lambda: _take(pieces, PART_BYTES, carry))
+                _drain(pieces)
                 await retrying(policy, lambda: self.api.put_blob(blob_id, data))
             return sealed.entry
         status = await retrying(policy, lambda: self.api.create_blob(blob_id, size))
@@ -395,11 +402,17 @@ class Uploader:
         number = 0
         try:
             async with asyncio.TaskGroup() as group:
-                # Sealing the next part overlaps with sending the previous ones; the slots
-                # bound how many sealed parts wait in memory.
-                while part := await _offload(lambda: _take(pieces, status.part_size, carry)):
-                    if number not in received:
-                        await slots.acquire()
+                # Sealing the next part overlaps with sending the previous ones. A slot is
+                # taken before a part is sealed, so sealed parts in memory never exceed the
+                # number of requests in flight.
+                while True:
+                    await slots.acquire()
+                    part = await _offload(lambda: _take(pieces, status.part_size, carry))
+                    if not part or number in received:
+                        slots.release()
+                        if not part:
+                            break
+                    else:
                         group.create_task(self._put_part(blob_id, number, part, slots, policy))
                     number += 1
         except ExceptionGroup as errors:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -37,6 +36,3 @@ class ServerContext:
         self.mailer = mailer
         self.limiter = limiter
         self.blobs = blobs
-        # SQLite has no row locks: storage reservations are serialized in-process instead
-        # (an SQLite deployment is one process).
-        self.reserve_lock = asyncio.Lock()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import shutil
@@ -348,3 +349,26 @@ async def test_another_account_sees_none_of_my_studies_or_blobs(
         "/api/v1/studies/lookup", json={"uid_tags": [base64.b64encode(study.uid_tag).decode()]}
     )
     assert lookup.json()["studies"] == []
+
+
+async def test_concurrent_retries_of_one_blob_are_stored_and_counted_once(
+    client: AsyncTestClient[Litestar], settings: Settings
+) -> None:
+    await _me(client, settings)
+    data = b"sealed" * 1000
+    blob = "9a" * 16
+    answers = await asyncio.gather(
+        *(
+            client.put(f"/api/v1/blobs/{blob}", content=data, headers=_digest(data))
+            for _ in range(4)
+        )
+    )
+    assert [a.status_code for a in answers] == [200] * 4
+    assert all(a.json()["complete"] for a in answers)
+    big = "9b" * 16
+    created = await asyncio.gather(
+        *(client.post(f"/api/v1/blobs/{big}", json={"size": PART_SIZE + 1}) for _ in range(4))
+    )
+    assert [c.status_code for c in created] == [200] * 4
+    stats = (await client.get("/api/v1/studies/stats")).json()
+    assert stats["used_bytes"] == len(data) + PART_SIZE + 1

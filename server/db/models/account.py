@@ -34,3 +34,6 @@ class Account(Base):
     needs_recovery: Mapped[bool] = mapped_column(Boolean, default=False)
     # None: the plan default (SECUREPACS_STORAGE_LIMIT_MB); set per account by an operator.
     storage_limit_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    # Bytes of this account's blobs that are not being deleted, kept in step by the studies
+    # service in the same transactions that reserve and release space.
+    used_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

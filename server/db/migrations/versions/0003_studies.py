@@ -1,4 +1,4 @@
-"""Studies, their blobs and parts, and a per-account storage limit.
+"""Studies, their blobs and parts, a per-account storage limit and its usage counter.
 
 Revision ID: 0003
 Revises: 0002
@@ -21,6 +21,9 @@ def upgrade() -> None:
     """Create study, blob and blob_part; add account.storage_limit_bytes."""
     with op.batch_alter_table("account") as batch:
         batch.add_column(sa.Column("storage_limit_bytes", sa.BigInteger(), nullable=True))
+        batch.add_column(
+            sa.Column("used_bytes", sa.BigInteger(), nullable=False, server_default="0")
+        )
     op.create_table(
         "study",
         sa.Column("id", sa.String(32), nullable=False),
@@ -85,4 +88,5 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_study_owner_id"), table_name="study")
     op.drop_table("study")
     with op.batch_alter_table("account") as batch:
+        batch.drop_column("used_bytes")
         batch.drop_column("storage_limit_bytes")
