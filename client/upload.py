@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-    from securepacs.client.api import ApiClient
+    from securepacs.client.api import ApiClient, StudySummaryView
     from securepacs.client.dicom import Instance, ScanProgress, StudyScan
     from securepacs.crypto import AccountKeys, ManifestEntry, StudyKey
 
@@ -51,6 +51,8 @@ __all__ = (
     "Uploader",
 )
 
+# Study UID tags asked about per request (the server accepts up to 1,000).
+LOOKUP_BATCH: Final = 1000
 # The server's part size (server/domain/studies/services.py PART_SIZE); a blob that fits in
 # one part goes in a single request.
 PART_BYTES: Final = 8 * 1024 * 1024
@@ -163,6 +165,8 @@ class Uploader:
         self.journal_dir = journal_dir
         self.on_progress = on_progress
         self._progress = UploadProgress(phase="scanning")
+        self._slots = asyncio.Semaphore(4)
+        self._large = asyncio.Semaphore(1)
         self._started = time.monotonic()
         self._last_emit = 0.0
 
@@ -210,10 +214,34 @@ class Uploader:
         size = sum(i.size for s in report.studies.values() for m in s.series.values() for i in m)
         self._update(force=True, phase="uploading", files_total=files, bytes_total=size)
         policy = RetryPolicy(attempts=options.retry_attempts, on_retry=self._retry_message)
-        outcomes = [
-            await self._upload_study(scan, journal, options, policy)
-            for _, scan in sorted(report.studies.items())
+        scans = [scan for _, scan in sorted(report.studies.items())]
+        tags = [
+            study_uid_tag(self.keys.account_key, s.attributes.study_instance_uid) for s in scans
         ]
+        stored: dict[bytes, StudySummaryView] = {}
+        for start in range(0, len(tags), LOOKUP_BATCH):
+            for summary in await self._lookup(tags[start : start + LOOKUP_BATCH], policy):
+                stored[summary.uid_tag] = summary
+        # Requests in flight are bounded across all studies; several small studies move at
+        # once, so a folder of one-file studies is not paced by round trips.
+        self._slots = asyncio.Semaphore(max(1, options.jobs))
+        self._large = asyncio.Semaphore(1)
+        studies_at_once = asyncio.Semaphore(max(1, options.jobs))
+
+        async def one(scan: StudyScan, tag: bytes) -> StudyOutcome:
+            async with studies_at_once:
+                return await self._upload_study(
+                    scan, tag, stored.get(tag), journal, options, policy
+                )
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [
+                    group.create_task(one(scan, tag)) for scan, tag in zip(scans, tags, strict=True)
+                ]
+        except ExceptionGroup as errors:
+            raise first_error(errors) from None
+        outcomes = [task.result() for task in tasks]
         self._update(force=True, phase="finished", message="Upload finished!")
         return UploadResult(
             studies=outcomes,
@@ -222,18 +250,24 @@ class Uploader:
             progress=self._progress,
         )
 
+    async def _lookup(self, tags: list[bytes], policy: RetryPolicy) -> list[StudySummaryView]:
+        return await retrying(policy, lambda: self.api.lookup_studies(tags))
+
     async def _upload_study(
-        self, scan: StudyScan, journal: Journal, options: UploadOptions, policy: RetryPolicy
+        self,
+        scan: StudyScan,
+        tag: bytes,
+        summary: StudySummaryView | None,
+        journal: Journal,
+        options: UploadOptions,
+        policy: RetryPolicy,
     ) -> StudyOutcome:
         keys = self.keys
-        tag = study_uid_tag(keys.account_key, scan.attributes.study_instance_uid)
-        found = await retrying(policy, lambda: self.api.lookup_studies([tag]))
         pending = journal.study(tag)
         base_entries: tuple[ManifestEntry, ...] = ()
         base_version = 0
         attributes = scan.attributes
-        if found:
-            summary = found[0]
+        if summary is not None:
             study_id = bytes.fromhex(summary.study_id)
             study_key = unwrap_study_key(keys.account_key, study_id, summary.wrapped_key)
             seal = StudySeal(keys, study_key=study_key, study_id=study_id)
@@ -338,7 +372,7 @@ class Uploader:
         policy: RetryPolicy,
         resumed: set[str],
     ) -> list[ManifestEntry]:
-        slots = asyncio.Semaphore(max(1, options.jobs))
+        slots = self._slots
         entries: dict[str, ManifestEntry] = {}
 
         async def one(instance: Instance) -> None:
@@ -354,12 +388,18 @@ class Uploader:
                 bytes_uploaded=self._progress.bytes_uploaded + instance.size,
             )
 
-        # Instances start at most ``jobs`` at a time; their parts share the same slots.
+        # Instances start at most ``jobs`` at a time; their parts share the same slots. A file
+        # of several parts is sent one at a time (its parts go in parallel): two of them at
+        # once would only hold two part buffers more, not send faster.
         starter = asyncio.Semaphore(max(1, options.jobs))
 
         async def gated(instance: Instance) -> None:
-            async with starter:
-                await one(instance)
+            if ciphertext_size(instance.size) > PART_BYTES:
+                async with self._large, starter:
+                    await one(instance)
+            else:
+                async with starter:
+                    await one(instance)
 
         try:
             async with asyncio.TaskGroup() as group:
