@@ -257,6 +257,23 @@ class ApiClient:
         """PUT /blobs/{id}: a one-part blob in one request (reserve, store, complete)."""
         return await self._put(f"/api/v1/blobs/{blob_id}", content)
 
+    async def put_blobs(self, blobs: list[tuple[str, bytes]]) -> int:
+        """POST /blobs/batch: many one-part blobs in one request; returns how many were new."""
+        body = msgspec.msgpack.encode(
+            [
+                (bytes.fromhex(blob_id), hashlib.sha256(data).digest(), data)
+                for blob_id, data in blobs
+            ]
+        )
+        response = await self.transport.send(
+            "POST",
+            "/api/v1/blobs/batch",
+            content=body,
+            headers={"content-type": "application/msgpack"},
+        )
+        stored: int = msgspec.json.decode(self._checked(response))["stored"]
+        return stored
+
     async def put_part(self, blob_id: str, number: int, content: bytes) -> BlobStatusView:
         """PUT /blobs/{id}/parts/{n}, with its SHA-256 in Content-Digest."""
         return await self._put(f"/api/v1/blobs/{blob_id}/parts/{number}", content)

@@ -9,7 +9,7 @@ import httpx
 import msgspec
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import AsyncIterator, Mapping
     from types import TracebackType
 
 __all__ = ("CSRF_HEADER", "HttpxTransport", "Transport", "TransportFailure", "TransportResponse")
@@ -47,6 +47,20 @@ class Transport(Protocol):
     ) -> TransportResponse:
         """A request with a raw body and extra headers (blob parts, ranged downloads)."""
         ...
+
+
+_ONE_SHOT_BYTES: Final = 64 * 1024
+
+
+class _OneShot:
+    """A request body that hands its bytes over once and keeps no reference to them."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        data, self._data = self._data, b""
+        yield data
 
 
 class HttpxTransport:
@@ -87,10 +101,16 @@ class HttpxTransport:
         headers: Mapping[str, str] | None = None,
     ) -> TransportResponse:
         """Send raw bytes (or nothing) with extra headers."""
+        extra = dict(headers or {})
+        body: bytes | _OneShot | None = content
+        if content is not None and len(content) >= _ONE_SHOT_BYTES:
+            # httpx keeps each response in a reference cycle with its request, and the request
+            # with its body, until the cycle collector runs: 8 MiB parts would pile up. A
+            # one-shot stream lets go of the bytes as soon as they are sent.
+            body = _OneShot(content)
+            extra["content-length"] = str(len(content))
         try:
-            response = await self._client.request(
-                method, path, content=content, headers=dict(headers or {})
-            )
+            response = await self._client.request(method, path, content=body, headers=extra)
         except httpx.TransportError as error:
             # Only the type: httpx messages can carry the URL, and URLs can carry ids.
             raise TransportFailure(type(error).__name__) from None

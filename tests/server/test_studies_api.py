@@ -9,6 +9,7 @@ import shutil
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import msgspec
 import pydicom
 import pytest
 from litestar.testing import AsyncTestClient
@@ -263,7 +264,7 @@ async def test_an_old_manifest_is_refused_naming_the_study(
 
 
 class _Flaky:
-    """A transport that drops the connection after ``budget`` blob requests."""
+    """A transport that drops the connection after ``budget`` requests that carry blobs."""
 
     def __init__(self, inner: InProcessTransport, budget: int) -> None:
         self.inner = inner
@@ -281,7 +282,7 @@ class _Flaky:
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> TransportResponse:
-        if method == "PUT":
+        if content:
             if self.budget <= 0:
                 raise TransportFailure("ConnectError")
             self.budget -= 1
@@ -290,13 +291,17 @@ class _Flaky:
 
 
 async def test_a_killed_upload_resumes_without_sending_parts_again(
-    client: AsyncTestClient[Litestar], settings: Settings, tmp_path: Path
+    client: AsyncTestClient[Litestar],
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr("securepacs.client.upload.BATCH_ITEMS", 2)  # several batches
     person = await _me(client, settings)
     names = ("CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "rtdose.dcm", "waveform_ecg.dcm")
     folder = _folder(tmp_path, *names)
     journal = tmp_path / "journal"
-    flaky = _Flaky(InProcessTransport(client), budget=2)
+    flaky = _Flaky(InProcessTransport(client), budget=1)
     broken = Uploader(ApiClient(flaky), person.new.keys, journal_dir=journal)
     with pytest.raises(TransportFailure):
         await broken.upload_folder(folder, UploadOptions(jobs=1, retry_attempts=1))
@@ -372,3 +377,43 @@ async def test_concurrent_retries_of_one_blob_are_stored_and_counted_once(
     assert [c.status_code for c in created] == [200] * 4
     stats = (await client.get("/api/v1/studies/stats")).json()
     assert stats["used_bytes"] == len(data) + PART_SIZE + 1
+
+
+def _batch(*items: tuple[str, bytes], sha: bytes | None = None) -> bytes:
+    return msgspec.msgpack.encode(
+        [(bytes.fromhex(i), sha or hashlib.sha256(d).digest(), d) for i, d in items]
+    )
+
+
+async def test_batches_store_small_blobs_at_once_and_answer_retries(
+    client: AsyncTestClient[Litestar], settings: Settings
+) -> None:
+    await _me(client, settings)
+    items = [(f"{n:02x}" * 16, bytes([n]) * (1000 + n)) for n in range(1, 6)]
+    headers = {"content-type": "application/msgpack"}
+    first = await client.post("/api/v1/blobs/batch", content=_batch(*items), headers=headers)
+    assert first.json() == {"stored": 5, "already_stored": 0}
+    again = await client.post("/api/v1/blobs/batch", content=_batch(*items), headers=headers)
+    assert again.json() == {"stored": 0, "already_stored": 5}
+    for blob_id, data in items:
+        assert (await client.get(f"/api/v1/blobs/{blob_id}")).content == data
+    stats = (await client.get("/api/v1/studies/stats")).json()
+    assert stats["used_bytes"] == sum(len(d) for _, d in items)
+    bad = [
+        b"not msgpack",
+        _batch(("aa" * 16, b"x"), sha=b"\0" * 32),
+        _batch(("aa" * 16, b"x"), ("aa" * 16, b"x")),
+        _batch(*[(f"{n:032x}", b"x") for n in range(600)]),
+        _batch(("bb" * 16, b"x" * (PART_SIZE + 1))),
+    ]
+    codes = [
+        (await client.post("/api/v1/blobs/batch", content=body, headers=headers)).json()["code"]
+        for body in bad
+    ]
+    assert codes[0] == "invalid_input"
+    assert codes[1] == "checksum_mismatch"
+    assert codes[2:] in (["invalid_input"] * 3, ["invalid_input", "invalid_input", "http_413"])
+    client.cookies.clear()
+    await _me(client, settings, "mallory")
+    taken = await client.post("/api/v1/blobs/batch", content=_batch(items[0]), headers=headers)
+    assert taken.status_code == 409

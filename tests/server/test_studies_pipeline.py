@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import zipfile
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pydicom
 import pytest
@@ -14,6 +14,7 @@ from securepacs.client.api import ApiClient
 from securepacs.client.download import Downloader, IntegrityError, VersionMemory
 from securepacs.client.library import load_rows
 from securepacs.client.search import StudyFilter, search
+from securepacs.client.transport import TransportFailure
 from securepacs.client.upload import Uploader, UploadOptions, UploadProgress
 from securepacs.server.blobs import BlobStore
 from securepacs.server.domain.studies.services import part_key
@@ -189,3 +190,46 @@ async def test_tampering_is_refused_naming_study_and_instance(
         await downloader.to_folder(ct.study_id, tmp_path / "swapped")
     await part.write(original)
     await downloader.to_folder(ct.study_id, tmp_path / "fine")
+
+
+async def test_a_file_of_several_parts_round_trips_and_resumes(
+    client: AsyncTestClient[Litestar], settings: Settings, tmp_path: Path
+) -> None:
+    person = await _account(client, settings)
+    api, uploader, downloader = _tools(client, person, tmp_path)
+    folder = tmp_path / "large"
+    folder.mkdir()
+    dataset = pydicom.dcmread(str(get_testdata_file("CT_small.dcm")))
+    block = dataset.private_block(0x0099, "SECUREPACS TEST", create=True)
+    block.add_new(0x01, "OB", bytes(range(256)) * (20 * 1024 * 1024 // 256))  # 3 parts
+    dataset.save_as(folder / "large.dcm")
+    sent: list[int] = []
+    put_part = api.put_part
+
+    async def cut_after_one(blob_id: str, number: int, content: bytes) -> Any:
+        if sent:
+            raise TransportFailure("ConnectError")
+        sent.append(number)
+        return await put_part(blob_id, number, content)
+
+    api.put_part = cut_after_one  # type: ignore[method-assign]
+    with pytest.raises(TransportFailure):
+        await uploader.upload_folder(folder, UploadOptions(jobs=1, retry_attempts=1))
+    resent: list[int] = []
+
+    async def counting(blob_id: str, number: int, content: bytes) -> Any:
+        resent.append(number)
+        return await put_part(blob_id, number, content)
+
+    api.put_part = counting  # type: ignore[method-assign]
+    result = await uploader.upload_folder(folder, UploadOptions(jobs=2))
+    assert sorted(resent) == [1, 2], "the part the server holds is not sent again"
+    assert result.studies[0].uploaded == 1
+    study_id = result.studies[0].study_id
+    detail = await api.study(study_id)
+    status = await api.create_blob(detail.blob_ids[0], detail.summary.size)
+    assert status.parts == 3
+    assert status.complete
+    await downloader.to_folder(study_id, tmp_path / "out")
+    [back] = list((tmp_path / "out").rglob("*.dcm"))
+    assert back.read_bytes() == (folder / "large.dcm").read_bytes()

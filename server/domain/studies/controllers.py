@@ -12,6 +12,7 @@ import binascii
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
+import msgspec
 from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
@@ -21,6 +22,8 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 from securepacs.server.domain.accounts.services import SignedIn
 from securepacs.server.domain.studies.schemas import (
     BLOB_ID,
+    BatchItem,
+    BatchResult,
     BlobStatus,
     CommitRequest,
     CreateBlobRequest,
@@ -44,6 +47,9 @@ _DIGEST: Final = re.compile(r"(?:^|,)\s*sha-256=:([A-Za-z0-9+/=]+):")
 _RANGE: Final = re.compile(r"bytes=(\d*)-(\d*)")
 # A part plus headroom for the request line and headers Litestar counts with the body.
 _PART_BODY_LIMIT: Final = PART_SIZE + 64 * 1024
+# A batch: up to a part's worth of data plus msgpack framing of up to 512 items.
+_BATCH_BODY_LIMIT: Final = PART_SIZE + 512 * 64 + 64 * 1024
+_BATCH: Final = msgspec.msgpack.Decoder(list[BatchItem])
 
 
 def _declared_sha256(request: Request[Any, Any, Any]) -> bytes | None:
@@ -109,6 +115,17 @@ class BlobController(Controller):
 
     path = "/api/v1/blobs"
     tags = ["blobs"]  # noqa: RUF012 -- Litestar reads a plain class attribute
+
+    @post("/batch", status_code=200, request_max_body_size=_BATCH_BODY_LIMIT)
+    async def put_batch(
+        self, request: Request[Any, Any, Any], studies: Service, me: Me
+    ) -> BatchResult:
+        """Many one-part blobs in one request: a msgpack array of [id, sha256, bytes]."""
+        try:
+            items = _BATCH.decode(await request.body())
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            raise InvalidInput("The batch is not in the expected format.") from None
+        return await studies.put_batch(me.account, items)
 
     @post("/{blob_id:str}", status_code=200)
     async def create(

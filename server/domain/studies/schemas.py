@@ -12,6 +12,8 @@ from securepacs.crypto.envelope import MAX_MANIFEST_ENTRIES
 __all__ = (
     "BLOB_ID",
     "MAX_MANIFEST_BYTES",
+    "BatchItem",
+    "BatchResult",
     "BlobStatus",
     "CommitRequest",
     "CreateBlobRequest",
@@ -51,6 +53,21 @@ class BlobStatus(_Wire, frozen=True):
     parts: int
     received: list[int]
     complete: bool
+
+
+class BatchItem(msgspec.Struct, array_like=True, frozen=True, forbid_unknown_fields=True):
+    """One whole one-part blob inside a batch: its id, its SHA-256, its bytes (msgpack)."""
+
+    blob_id: Annotated[bytes, msgspec.Meta(min_length=16, max_length=16)]
+    sha256: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
+    data: Annotated[bytes, msgspec.Meta(min_length=1)]
+
+
+class BatchResult(_Wire, frozen=True):
+    """How many blobs of a batch were stored now, and how many the server already held."""
+
+    stored: int
+    already_stored: int
 
 
 class CommitRequest(_Wire, frozen=True):
