@@ -54,6 +54,7 @@ EMAIL: Final = "bench-search@example.org"
 PASSWORD: Final = "correct horse battery staple search bench"  # noqa: S105
 SIZES: Final = (1_000, 10_000, 100_000)
 CONCURRENCY: Final = 8
+FILL_BATCH: Final = 500
 WARM_REPEATS: Final = 20
 COLD_REPEATS: Final = 3
 COLD_BAR_SIZE: Final = 10_000
@@ -109,8 +110,10 @@ def attributes_of(study: synthetic.CorpusStudy) -> StudyAttributes:
     )
 
 
-async def create_study(api: ApiClient, keys: AccountKeys, study: synthetic.CorpusStudy) -> None:
-    """Seal and commit one study as the uploader would, with one tiny blob."""
+def seal_study(
+    keys: AccountKeys, study: synthetic.CorpusStudy
+) -> tuple[str, bytes, str, dict[str, object]]:
+    """Seal one study as the uploader would, with one tiny blob; (blob id, blob, study id, body)."""
     seal = StudySeal(keys)
     sealer = StreamSealer.new(seal.study_key)
     payload = b"".join(sealer.seal([TINY_PLAINTEXT]))
@@ -122,7 +125,6 @@ async def create_study(api: ApiClient, keys: AccountKeys, study: synthetic.Corpu
         series_uid=study.series_instance_uid,
         instance_uid=study.sop_instance_uid,
     )
-    await api.put_blob(sealer.file_id.hex(), payload)
     body = {
         "uid_tag": b64(study_uid_tag(keys.account_key, study.study_instance_uid)),
         "wrapped_key": b64(seal.wrapped_key()),
@@ -131,20 +133,24 @@ async def create_study(api: ApiClient, keys: AccountKeys, study: synthetic.Corpu
         "manifest_version": 1,
         "blob_ids": [sealer.file_id.hex()],
     }
-    await api.commit_study(seal.study_id.hex(), body)
+    return sealer.file_id.hex(), payload, seal.study_id.hex(), body
 
 
 async def fill(api: ApiClient, keys: AccountKeys, studies: Sequence[synthetic.CorpusStudy]) -> None:
-    """Create the studies with ``CONCURRENCY`` in flight (workers over a shared iterator)."""
-    work = iter(studies)
+    """Create the studies: blobs many to a request (as the uploader sends small files), then
+    one commit per study with ``CONCURRENCY`` in flight."""
+    gate = asyncio.Semaphore(CONCURRENCY)
 
-    async def worker() -> None:
-        for study in work:
-            await create_study(api, keys, study)
+    async def commit(study_id: str, body: dict[str, object]) -> None:
+        async with gate:
+            await api.commit_study(study_id, body)
 
-    async with asyncio.TaskGroup() as group:
-        for _ in range(CONCURRENCY):
-            group.create_task(worker())
+    for start in range(0, len(studies), FILL_BATCH):
+        sealed = [seal_study(keys, study) for study in studies[start : start + FILL_BATCH]]
+        await api.put_blobs([(blob_id, payload) for blob_id, payload, _, _ in sealed])
+        async with asyncio.TaskGroup() as group:
+            for _, _, study_id, body in sealed:
+                group.create_task(commit(study_id, body))
 
 
 # -- measuring ----------------------------------------------------------------------------------

@@ -414,16 +414,45 @@ class StudyService:
 
     async def page(self, account: Account, after: str | None, limit: int) -> StudyPage:
         """The account's studies in id order, ``limit`` at a time."""
-        query = select(Study).where(Study.owner_id == account.id)
+        # Plain columns, not ORM entities: a worklist page is thousands of rows, and the
+        # identity map would cost more than the query.
+        columns = (
+            Study.id,
+            Study.uid_tag,
+            Study.wrapped_key,
+            Study.metadata_box,
+            Study.manifest_version,
+            Study.instance_count,
+            Study.size,
+            Study.created_at,
+            Study.updated_at,
+        )
+        query = select(*columns).where(Study.owner_id == account.id)
         if after:
             query = query.where(Study.id > after)
         found = await self.db.execute(query.order_by(Study.id).limit(limit + 1))
-        rows = list(found.scalars())
+        rows = found.all()
         more = len(rows) > limit
         rows = rows[:limit]
+        email = account.email
         return StudyPage(
-            studies=[self._summary(study, account.email, account) for study in rows],
-            next=rows[-1].id if more else None,
+            studies=[
+                StudySummary(
+                    study_id=row[0],
+                    owner_email=email,
+                    is_owner=True,
+                    uid_tag=row[1],
+                    wrapped_key=row[2],
+                    metadata=row[3],
+                    manifest_version=row[4],
+                    instance_count=row[5],
+                    size=row[6],
+                    created_at=row[7],
+                    updated_at=row[8],
+                )
+                for row in rows
+            ],
+            next=rows[-1][0] if more else None,
         )
 
     async def lookup(self, account: Account, tags: Sequence[bytes]) -> list[StudySummary]:
