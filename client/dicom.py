@@ -260,9 +260,16 @@ def _merge(first: StudyAttributes, more: StudyAttributes) -> StudyAttributes:
 
 
 def scan_folder(
-    folder: Path, on_progress: Callable[[ScanProgress], None] | None = None
+    folder: Path,
+    on_progress: Callable[[ScanProgress], None] | None = None,
+    *,
+    on_instance: Callable[[Instance, StudyAttributes], None] | None = None,
 ) -> ScanReport:
-    """Scan ``folder`` recursively and group what it holds by study and series."""
+    """Scan ``folder`` recursively and group what it holds by study and series.
+
+    ``on_instance`` hears of each readable file as soon as it is read, so an upload can start
+    before the scan ends.
+    """
     report = ScanReport(studies={})
     for path in _files(folder):
         if not path.is_file():
@@ -291,6 +298,8 @@ def scan_folder(
                 else:
                     study.attributes = _merge(study.attributes, attributes)
                 study.series.setdefault(instance.series_instance_uid, []).append(instance)
+                if on_instance is not None:
+                    on_instance(instance, attributes)
         if on_progress is not None:
             on_progress(report.progress())
     return report

@@ -11,6 +11,8 @@ from the journal (client/journal.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import hashlib
 import sys
 import time
@@ -37,8 +39,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-    from securepacs.client.api import ApiClient, StudySummaryView
-    from securepacs.client.dicom import Instance, ScanProgress, StudyScan
+    from securepacs.client.api import ApiClient
+    from securepacs.client.dicom import Instance, ScanProgress, ScanReport
     from securepacs.crypto import AccountKeys, ManifestEntry, StudyKey
 
 __all__ = (
@@ -54,8 +56,6 @@ __all__ = (
 # Files up to this sealed size go many to a request (at most BATCH_ITEMS, PART_BYTES in all).
 BATCH_ITEM_BYTES: Final = 2 * 1024 * 1024
 BATCH_ITEMS: Final = 512
-# Study UID tags asked about per request (the server accepts up to 1,000).
-LOOKUP_BATCH: Final = 1000
 # The server's part size (server/domain/studies/services.py PART_SIZE); a blob that fits in
 # one part goes in a single request.
 PART_BYTES: Final = 8 * 1024 * 1024
@@ -169,6 +169,7 @@ class Uploader:
         self.on_progress = on_progress
         self._progress = UploadProgress(phase="scanning")
         self._slots = asyncio.Semaphore(4)
+        self._starter = asyncio.Semaphore(4)
         self._large = asyncio.Semaphore(1)
         self._started = time.monotonic()
         self._last_emit = 0.0
@@ -196,7 +197,7 @@ class Uploader:
     # Pipeline ------------------------------------------------------------------------------
 
     async def upload_folder(self, folder: Path, options: UploadOptions) -> UploadResult:
-        """Scan ``folder`` and upload every study in it.
+        """Scan ``folder`` and upload every study in it, sending files as the scan finds them.
 
         Raises:
             UploadError: the upload cannot go on (the message says why and what to do).
@@ -205,46 +206,55 @@ class Uploader:
         self._started = time.monotonic()
         if not folder.is_dir():
             raise UploadError(f"{folder} is not a folder. Choose the folder that holds the study.")
-        report = await _offload(lambda: scan_folder(folder, self._scanned))
-        self._scanned(report.progress())
+        journal = Journal.for_folder(self.journal_dir, folder)
+        policy = RetryPolicy(attempts=options.retry_attempts, on_retry=self._retry_message)
+        # Requests in flight and sealed data waiting are bounded across all studies.
+        self._slots = asyncio.Semaphore(max(1, options.jobs))
+        self._starter = asyncio.Semaphore(max(1, options.jobs))
+        self._large = asyncio.Semaphore(1)
+        loop = asyncio.get_running_loop()
+        arrivals: asyncio.Queue[Instance | None] = asyncio.Queue()
+
+        def found(instance: Instance, _: StudyAttributes) -> None:
+            loop.call_soon_threadsafe(arrivals.put_nowait, instance)
+
+        def progress(scan: ScanProgress) -> None:
+            loop.call_soon_threadsafe(self._scanned, scan)
+
+        def scan() -> ScanReport:
+            try:
+                return scan_folder(folder, progress, on_instance=found)
+            finally:
+                loop.call_soon_threadsafe(arrivals.put_nowait, None)
+
+        runs: dict[str, _StudyRun] = {}
+        try:
+            async with asyncio.TaskGroup() as group:
+                scanning = group.create_task(_offload_scan(scan))
+                while (instance := await arrivals.get()) is not None:
+                    run = runs.get(instance.study_instance_uid)
+                    if run is None:
+                        run = _StudyRun(self, instance.study_instance_uid, journal, options, policy)
+                        runs[instance.study_instance_uid] = run
+                        group.create_task(run.run())
+                    self._update(
+                        phase="uploading",
+                        files_total=self._progress.files_total + 1,
+                        bytes_total=self._progress.bytes_total + instance.size,
+                    )
+                    run.instances.put_nowait(instance)
+                report = await scanning
+                self._scanned(report.progress())
+                for uid, run in runs.items():
+                    run.close(report.studies[uid].attributes)
+        except ExceptionGroup as errors:
+            raise first_error(errors) from None
         if not report.studies:
             raise UploadError(
                 f"No DICOM files were found in {folder} ({report.found} files looked at, "
                 f"{len(report.unsupported)} unsupported). Choose the folder that holds the study."
             )
-        journal = Journal.for_folder(self.journal_dir, folder)
-        files = sum(study.instance_count for study in report.studies.values())
-        size = sum(i.size for s in report.studies.values() for m in s.series.values() for i in m)
-        self._update(force=True, phase="uploading", files_total=files, bytes_total=size)
-        policy = RetryPolicy(attempts=options.retry_attempts, on_retry=self._retry_message)
-        scans = [scan for _, scan in sorted(report.studies.items())]
-        tags = [
-            study_uid_tag(self.keys.account_key, s.attributes.study_instance_uid) for s in scans
-        ]
-        stored: dict[bytes, StudySummaryView] = {}
-        for start in range(0, len(tags), LOOKUP_BATCH):
-            for summary in await self._lookup(tags[start : start + LOOKUP_BATCH], policy):
-                stored[summary.uid_tag] = summary
-        # Requests in flight are bounded across all studies; several small studies move at
-        # once, so a folder of one-file studies is not paced by round trips.
-        self._slots = asyncio.Semaphore(max(1, options.jobs))
-        self._large = asyncio.Semaphore(1)
-        studies_at_once = asyncio.Semaphore(max(1, options.jobs))
-
-        async def one(scan: StudyScan, tag: bytes) -> StudyOutcome:
-            async with studies_at_once:
-                return await self._upload_study(
-                    scan, tag, stored.get(tag), journal, options, policy
-                )
-
-        try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [
-                    group.create_task(one(scan, tag)) for scan, tag in zip(scans, tags, strict=True)
-                ]
-        except ExceptionGroup as errors:
-            raise first_error(errors) from None
-        outcomes = [task.result() for task in tasks]
+        outcomes = [runs[uid].outcome for uid in sorted(runs)]
         self._update(force=True, phase="finished", message="Upload finished!")
         return UploadResult(
             studies=outcomes,
@@ -253,196 +263,50 @@ class Uploader:
             progress=self._progress,
         )
 
-    async def _lookup(self, tags: list[bytes], policy: RetryPolicy) -> list[StudySummaryView]:
-        return await retrying(policy, lambda: self.api.lookup_studies(tags))
-
-    async def _upload_study(
-        self,
-        scan: StudyScan,
-        tag: bytes,
-        summary: StudySummaryView | None,
-        journal: Journal,
-        options: UploadOptions,
-        policy: RetryPolicy,
-    ) -> StudyOutcome:
-        keys = self.keys
-        pending = journal.study(tag)
-        base_entries: tuple[ManifestEntry, ...] = ()
-        base_version = 0
-        attributes = scan.attributes
-        if summary is not None:
-            study_id = bytes.fromhex(summary.study_id)
-            study_key = unwrap_study_key(keys.account_key, study_id, summary.wrapped_key)
-            seal = StudySeal(keys, study_key=study_key, study_id=study_id)
-            detail = await retrying(policy, lambda: self.api.study(summary.study_id))
-            manifest = open_manifest(study_key, study_id, detail.manifest, {keys.public.ed25519})
-            base_entries, base_version = manifest.entries, manifest.manifest_version
-            stored = seal.open_metadata(summary.metadata)
-            attributes = _merge(stored.attributes, scan.attributes)
-            if pending is not None and pending.study_id != study_id:
-                pending = None  # sealed for a study that lost a race; the server sweeps it
-        elif pending is not None:
-            study_key = unwrap_study_key(keys.account_key, pending.study_id, pending.wrapped_key)
-            seal = StudySeal(keys, study_key=study_key, study_id=pending.study_id)
-        else:
-            seal = StudySeal(keys)
-        todo = await _offload(lambda: _new_instances(seal.study_key, scan, base_entries))
-        skipped = scan.instance_count - len(todo)
-        skipped_bytes = scan_bytes(scan) - sum(i.size for i in todo)
-        self._update(
-            files_already_stored=self._progress.files_already_stored + skipped,
-            bytes_total=self._progress.bytes_total - skipped_bytes,
-        )
-        if not todo:
-            return StudyOutcome(
-                study_id=seal.study_id.hex(),
-                attributes=attributes,
-                uploaded=0,
-                already_stored=skipped,
-                manifest_version=base_version,
-                appended=False,
-            )
-        if pending is None:
-            pending = journal.begin(
-                tag, JournalStudy(study_id=seal.study_id, wrapped_key=seal.wrapped_key())
-            )
-        resumed: set[str] = set()
-        for instance in todo:
-            stat = _stat(instance.path)
-            known = pending.files.get(instance.path)
-            if known is None or (known.size, known.mtime_ns) != stat:
-                pending.files[instance.path] = JournalFile(
-                    size=stat[0], mtime_ns=stat[1], file_id=new_file_id()
-                )
-            else:
-                resumed.add(instance.path)
-        journal.save()
-        entries = await self._send_all(
-            seal.study_key, todo, pending, journal, options, policy, resumed
-        )
-        journal.save()
-        version = base_version + 1
-        all_entries = [*base_entries, *entries]
-        self._update(force=True, phase="committing")
-        metadata = seal.metadata(
-            attributes,
-            sender_email=options.sender_email,
-            message=options.message,
-            instance_count=len(all_entries),
-            manifest_version=version,
-        )
-        body = {
-            "uid_tag": _b64(tag),
-            "wrapped_key": _b64(seal.wrapped_key()),
-            "metadata": _b64(metadata),
-            "manifest": _b64(seal.manifest(version, all_entries)),
-            "manifest_version": version,
-            "blob_ids": [entry.file_id.hex() for entry in all_entries],
-        }
-        try:
-            await retrying(policy, lambda: self.api.commit_study(seal.study_id.hex(), body))
-        except ApiError as error:
-            if error.code == "upload_incomplete":
-                # The server lost parts the journal believed sent; send them again next run.
-                for instance in todo:
-                    pending.files[instance.path].entry = None
-                journal.save()
-            raise UploadError(
-                f"The study could not be saved: {error.detail} Running the same upload again "
-                "resumes where it stopped."
-            ) from None
-        journal.finish(tag)
-        if options.verify:
-            self._update(force=True, phase="verifying")
-            await self._verify(seal, version, todo, policy)
-        self._update(force=True, phase="uploading")
-        return StudyOutcome(
-            study_id=seal.study_id.hex(),
-            attributes=attributes,
-            uploaded=len(todo),
-            already_stored=skipped,
-            manifest_version=version,
-            appended=base_version > 0,
-        )
-
-    async def _send_all(
+    async def _send_batch(
         self,
         study_key: StudyKey,
-        todo: list[Instance],
+        members: list[Instance],
         pending: JournalStudy,
-        journal: Journal,
-        options: UploadOptions,
         policy: RetryPolicy,
-        resumed: set[str],
     ) -> list[ManifestEntry]:
-        slots = self._slots
-        entries: dict[str, ManifestEntry] = {}
-
-        async def one(instance: Instance) -> None:
-            record = pending.files[instance.path]
-            if record.entry is None:
-                record.entry = await self._send(
-                    study_key, instance, record, slots, policy, resumed=instance.path in resumed
-                )
-                journal.save(soon=True)
-            entries[instance.path] = record.entry
-            self._update(
-                files_uploaded=self._progress.files_uploaded + 1,
-                bytes_uploaded=self._progress.bytes_uploaded + instance.size,
+        # Small files travel many to a request: per-request costs, not bytes, bound the rate
+        # of a folder of CT slices. Sealed before a request slot is taken, so sealing
+        # overlaps with sending; the starter bounds how many sealed batches wait.
+        async with self._starter:
+            sealed = await _offload(
+                lambda: [_seal_whole(study_key, m, pending.files[m.path]) for m in members]
             )
+            blobs = [(entry.file_id.hex(), data) for data, entry in sealed]
+            async with self._slots:
+                await retrying(policy, lambda: self.api.put_blobs(blobs))
+        self._update(
+            files_uploaded=self._progress.files_uploaded + len(members),
+            bytes_uploaded=self._progress.bytes_uploaded + sum(m.size for m in members),
+        )
+        return [entry for _, entry in sealed]
 
-        # Instances start at most ``jobs`` at a time; their parts share the same slots. A file
-        # of several parts is sent one at a time (its parts go in parallel): two of them at
-        # once would only hold two part buffers more, not send faster.
-        starter = asyncio.Semaphore(max(1, options.jobs))
-
-        async def gated(instance: Instance) -> None:
-            if ciphertext_size(instance.size) > PART_BYTES:
-                async with self._large, starter:
-                    await one(instance)
-            else:
-                async with starter:
-                    await one(instance)
-
-        async def batch(members: list[Instance]) -> None:
-            # Small files travel many to a request: per-request costs, not bytes, bound the
-            # rate of a folder of CT slices.
-            async with starter:
-                # Sealed before a request slot is taken, so sealing overlaps with sending;
-                # the starter bounds how many sealed batches wait.
-                sealed = await _offload(
-                    lambda: [_seal_whole(study_key, m, pending.files[m.path]) for m in members]
-                )
-                blobs = [(entry.file_id.hex(), data) for data, entry in sealed]
-                async with slots:
-                    await retrying(policy, lambda: self.api.put_blobs(blobs))
-            for member, (_, entry) in zip(members, sealed, strict=True):
-                pending.files[member.path].entry = entry
-                entries[member.path] = entry
-            journal.save(soon=True)
-            self._update(
-                files_uploaded=self._progress.files_uploaded + len(members),
-                bytes_uploaded=self._progress.bytes_uploaded + sum(m.size for m in members),
+    async def _send_alone(
+        self,
+        study_key: StudyKey,
+        instance: Instance,
+        record: JournalFile,
+        policy: RetryPolicy,
+        *,
+        resumed: bool,
+    ) -> ManifestEntry:
+        # A file of several parts is sent one at a time (its parts go in parallel): two of
+        # them at once would only hold two part buffers more, not send faster.
+        large = ciphertext_size(instance.size) > PART_BYTES
+        async with self._large if large else contextlib.nullcontext(), self._starter:
+            entry = await self._send(
+                study_key, instance, record, self._slots, policy, resumed=resumed
             )
-
-        batchable = [
-            instance
-            for instance in todo
-            if pending.files[instance.path].entry is None
-            and instance.path not in resumed
-            and ciphertext_size(instance.size) <= BATCH_ITEM_BYTES
-        ]
-        batched = {instance.path for instance in batchable}
-        alone = [instance for instance in todo if instance.path not in batched]
-        try:
-            async with asyncio.TaskGroup() as group:
-                for members in _batches(batchable):
-                    group.create_task(batch(members))
-                for instance in alone:
-                    group.create_task(gated(instance))
-        except ExceptionGroup as errors:
-            raise first_error(errors) from None
-        return [entries[instance.path] for instance in todo]
+        self._update(
+            files_uploaded=self._progress.files_uploaded + 1,
+            bytes_uploaded=self._progress.bytes_uploaded + instance.size,
+        )
+        return entry
 
     async def _send(
         self,
@@ -525,30 +389,227 @@ class Uploader:
                 )
 
 
-def _new_instances(
-    study_key: StudyKey, scan: StudyScan, stored: tuple[ManifestEntry, ...]
-) -> list[Instance]:
-    """The scanned files the study does not hold yet.
+class _StudyRun:
+    """One study of the folder: decide its key, send its new files as they arrive, commit."""
 
-    Files are compared by content, not only by SOP Instance UID: the same image in two transfer
-    syntaxes often keeps its UID, and both files must round-trip. A stored entry is re-sealed
-    under its own file id; the same plaintext gives the same ciphertext hash.
+    def __init__(
+        self,
+        uploader: Uploader,
+        uid: str,
+        journal: Journal,
+        options: UploadOptions,
+        policy: RetryPolicy,
+    ) -> None:
+        self.uploader = uploader
+        self.uid = uid
+        self.journal = journal
+        self.options = options
+        self.policy = policy
+        self.instances: asyncio.Queue[Instance | None] = asyncio.Queue()
+        self.attributes: StudyAttributes | None = None
+        self._stored_attributes: StudyAttributes | None = None
+        self.outcome: StudyOutcome
+
+    def close(self, attributes: StudyAttributes) -> None:
+        """The scan is over: these are the study's merged attributes; no more files come."""
+        self.attributes = attributes
+        self.instances.put_nowait(None)
+
+    async def _prepare(self, tag: bytes) -> tuple[StudySeal, tuple[ManifestEntry, ...], int]:
+        api, keys, policy = self.uploader.api, self.uploader.keys, self.policy
+        found = await retrying(policy, lambda: api.lookup_studies([tag]))
+        pending = self.journal.study(tag)
+        if found:
+            summary = found[0]
+            study_id = bytes.fromhex(summary.study_id)
+            study_key = unwrap_study_key(keys.account_key, study_id, summary.wrapped_key)
+            seal = StudySeal(keys, study_key=study_key, study_id=study_id)
+            detail = await retrying(policy, lambda: api.study(summary.study_id))
+            manifest = open_manifest(study_key, study_id, detail.manifest, {keys.public.ed25519})
+            self._stored_attributes = seal.open_metadata(summary.metadata).attributes
+            return seal, manifest.entries, manifest.manifest_version
+        if pending is not None:
+            study_key = unwrap_study_key(keys.account_key, pending.study_id, pending.wrapped_key)
+            return StudySeal(keys, study_key=study_key, study_id=pending.study_id), (), 0
+        return StudySeal(keys), (), 0
+
+    async def run(self) -> None:
+        """Consume the study's files until the scan closes it, then commit."""
+        uploader, journal, policy = self.uploader, self.journal, self.policy
+        tag = study_uid_tag(uploader.keys.account_key, self.uid)
+        seal, base_entries, base_version = await self._prepare(tag)
+        pending = journal.study(tag)
+        begun = pending is not None and pending.study_id == seal.study_id
+        if pending is None or not begun:
+            # A journal entry for another study id was sealed for a study that lost a race;
+            # its blobs are swept by the server. The new entry is written with the first file.
+            pending = JournalStudy(study_id=seal.study_id, wrapped_key=seal.wrapped_key())
+        by_uid: dict[str, list[ManifestEntry]] = {}
+        for entry in base_entries:
+            by_uid.setdefault(entry.instance_uid, []).append(entry)
+        kept: dict[str, list[Instance]] = {}
+        todo: list[Instance] = []
+        skipped = 0
+        batch: list[Instance] = []
+        batch_bytes = 0
+        sends: list[asyncio.Task[list[ManifestEntry]]] = []
+        key = seal.study_key
+        study: JournalStudy = pending
+
+        def flush() -> None:
+            nonlocal batch, batch_bytes
+            if batch:
+                # File ids reach the journal before anything is sent under them: a rerun must
+                # reuse them (and never seal other bytes under them).
+                journal.save()
+                sends.append(asyncio.create_task(uploader._send_batch(key, batch, study, policy)))
+                batch, batch_bytes = [], 0
+
+        async def alone(instance: Instance, resumed: bool) -> list[ManifestEntry]:
+            record = study.files[instance.path]
+            return [await uploader._send_alone(key, instance, record, policy, resumed=resumed)]
+
+        try:
+            while (instance := await self.instances.get()) is not None:
+                uid = instance.sop_instance_uid
+                held = functools.partial(
+                    _already_held, key, by_uid.get(uid, []), kept.get(uid, []), instance
+                )
+                if (uid in by_uid or uid in kept) and await _offload(held):
+                    skipped += 1
+                    uploader._update(
+                        files_already_stored=uploader._progress.files_already_stored + 1,
+                        bytes_total=uploader._progress.bytes_total - instance.size,
+                    )
+                    continue
+                kept.setdefault(uid, []).append(instance)
+                todo.append(instance)
+                if not begun:
+                    journal.begin(tag, study)
+                    begun = True
+                size, mtime_ns = _stat(instance.path)
+                record = study.files.get(instance.path)
+                resumed = record is not None and (record.size, record.mtime_ns) == (size, mtime_ns)
+                if record is None or not resumed:
+                    record = JournalFile(size=size, mtime_ns=mtime_ns, file_id=new_file_id())
+                    study.files[instance.path] = record
+                if record.entry is not None:
+                    continue  # sent by an earlier run; its entry is in the journal
+                sealed_size = ciphertext_size(instance.size)
+                if resumed or sealed_size > BATCH_ITEM_BYTES:
+                    journal.save()
+                    sends.append(asyncio.create_task(alone(instance, resumed)))
+                    continue
+                if batch and (batch_bytes + sealed_size > PART_BYTES or len(batch) == BATCH_ITEMS):
+                    flush()
+                batch.append(instance)
+                batch_bytes += sealed_size
+            flush()
+            sent = [entry for result in await asyncio.gather(*sends) for entry in result]
+        except BaseException:
+            for task in sends:
+                task.cancel()
+            raise
+        if self.attributes is None:
+            raise RuntimeError("a study run ended before the scan closed it")
+        attributes = self.attributes
+        if self._stored_attributes is not None:
+            attributes = _merge(self._stored_attributes, attributes)
+        if not todo:
+            self.outcome = StudyOutcome(
+                study_id=seal.study_id.hex(),
+                attributes=attributes,
+                uploaded=0,
+                already_stored=skipped,
+                manifest_version=base_version,
+                appended=False,
+            )
+            return
+        by_file = {entry.file_id: entry for entry in sent}
+        entries: list[ManifestEntry] = []
+        for instance in todo:
+            record = study.files[instance.path]
+            record.entry = record.entry or by_file[record.file_id]
+            entries.append(record.entry)
+        journal.save()
+        await self._commit(seal, tag, attributes, base_entries, base_version, entries, todo)
+        self.outcome = StudyOutcome(
+            study_id=seal.study_id.hex(),
+            attributes=attributes,
+            uploaded=len(todo),
+            already_stored=skipped,
+            manifest_version=base_version + 1,
+            appended=base_version > 0,
+        )
+
+    async def _commit(
+        self,
+        seal: StudySeal,
+        tag: bytes,
+        attributes: StudyAttributes,
+        base_entries: tuple[ManifestEntry, ...],
+        base_version: int,
+        entries: list[ManifestEntry],
+        todo: list[Instance],
+    ) -> None:
+        uploader, options, policy, journal = self.uploader, self.options, self.policy, self.journal
+        version = base_version + 1
+        all_entries = [*base_entries, *entries]
+        uploader._update(force=True, phase="committing")
+        metadata = seal.metadata(
+            attributes,
+            sender_email=options.sender_email,
+            message=options.message,
+            instance_count=len(all_entries),
+            manifest_version=version,
+        )
+        body = {
+            "uid_tag": _b64(tag),
+            "wrapped_key": _b64(seal.wrapped_key()),
+            "metadata": _b64(metadata),
+            "manifest": _b64(seal.manifest(version, all_entries)),
+            "manifest_version": version,
+            "blob_ids": [entry.file_id.hex() for entry in all_entries],
+        }
+        try:
+            await retrying(policy, lambda: uploader.api.commit_study(seal.study_id.hex(), body))
+        except ApiError as error:
+            pending = journal.study(tag)
+            if error.code == "upload_incomplete" and pending is not None:
+                # The server lost files the journal believed sent; send them again next run.
+                for instance in todo:
+                    pending.files[instance.path].entry = None
+                journal.save()
+            raise UploadError(
+                f"The study could not be saved: {error.detail} Running the same upload again "
+                "resumes where it stopped."
+            ) from None
+        journal.finish(tag)
+        if options.verify:
+            uploader._update(force=True, phase="verifying")
+            await uploader._verify(seal, version, todo, policy)
+        uploader._update(force=True, phase="uploading")
+
+
+async def _offload_scan(scan: Callable[[], ScanReport]) -> ScanReport:
+    return await _offload(scan)
+
+
+def _already_held(
+    study_key: StudyKey,
+    stored: list[ManifestEntry],
+    kept: list[Instance],
+    instance: Instance,
+) -> bool:
+    """Whether the study holds this file already, or this upload is sending the same bytes.
+
+    Files are compared by content, not only by SOP Instance UID: the same image in two
+    transfer syntaxes often keeps its UID, and both files must round-trip. A stored entry is
+    re-sealed under its own file id; the same plaintext gives the same ciphertext hash.
     """
-    by_uid: dict[str, list[ManifestEntry]] = {}
-    for entry in stored:
-        by_uid.setdefault(entry.instance_uid, []).append(entry)
-    kept: dict[str, list[Instance]] = {}
-    todo: list[Instance] = []
-    for members in scan.series.values():
-        for instance in members:
-            uid = instance.sop_instance_uid
-            if any(_holds(study_key, entry, instance) for entry in by_uid.get(uid, ())):
-                continue
-            if any(_same_bytes(other, instance) for other in kept.get(uid, ())):
-                continue
-            kept.setdefault(uid, []).append(instance)
-            todo.append(instance)
-    return todo
+    return any(_holds(study_key, entry, instance) for entry in stored) or any(
+        _same_bytes(other, instance) for other in kept
+    )
 
 
 def _holds(study_key: StudyKey, entry: ManifestEntry, instance: Instance) -> bool:
@@ -562,11 +623,6 @@ def _holds(study_key: StudyKey, entry: ManifestEntry, instance: Instance) -> boo
 
 def _same_bytes(one: Instance, other: Instance) -> bool:
     return one.size == other.size and _file_digest(one.path) == _file_digest(other.path)
-
-
-def scan_bytes(scan: StudyScan) -> int:
-    """Plaintext bytes of a scanned study."""
-    return sum(instance.size for members in scan.series.values() for instance in members)
 
 
 def _merge(stored: StudyAttributes, scanned: StudyAttributes) -> StudyAttributes:
@@ -584,21 +640,6 @@ def _stat(path: str) -> tuple[int, int]:
 
     stat = Path(path).stat()
     return stat.st_size, stat.st_mtime_ns
-
-
-def _batches(instances: list[Instance]) -> Iterator[list[Instance]]:
-    """Consecutive groups whose sealed sizes fit one batch request."""
-    members: list[Instance] = []
-    size = 0
-    for instance in instances:
-        sealed = ciphertext_size(instance.size)
-        if members and (size + sealed > PART_BYTES or len(members) == BATCH_ITEMS):
-            yield members
-            members, size = [], 0
-        members.append(instance)
-        size += sealed
-    if members:
-        yield members
 
 
 def _seal_whole(
