@@ -128,7 +128,7 @@ async def test_uploading_twice_or_in_halves_gives_one_study(
     second_folder = tmp_path / "second"
     second_folder.mkdir()
     first.save_as(second_folder / "b.dcm")
-    one = await uploader.upload_folder(folder, UploadOptions())
+    one = await uploader.upload_folder(folder, UploadOptions(verify=True))
     again = await uploader.upload_folder(folder, UploadOptions())
     assert again.studies[0].uploaded == 0
     assert again.studies[0].already_stored == 1
