@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, get_args
 
 from securepacs.client.download import Downloader, DownloadProgress, IntegrityError, VersionMemory
 from securepacs.client.library import StudyRow, UnknownStudy, load_rows, resolve, short_id
-from securepacs.client.search import DatePreset, SortField, StudyFilter, search
+from securepacs.client.search import DatePreset, SortField, StudyFilter, WorklistIndex
 from securepacs.client.upload import Uploader, UploadError, UploadOptions, UploadProgress
 
 if TYPE_CHECKING:
@@ -198,8 +198,7 @@ async def cmd_search(s: _Session, a: argparse.Namespace) -> None:
     if a.mine:
         rows = [row for row in rows if row.is_owner]
     by_attributes = {id(row.attributes): row for row in rows}
-    found = search(
-        [row.attributes for row in rows],
+    found = WorklistIndex(row.attributes for row in rows).search(
         filter_,
         date.today(),  # noqa: DTZ011 -- study dates are local calendar dates
         sort=a.sort,

@@ -20,7 +20,15 @@ if TYPE_CHECKING:
 
     from securepacs.client.dicom import StudyAttributes
 
-__all__ = ("DATE_PRESETS", "StudyFilter", "date_range", "matches", "search", "sort_key")
+__all__ = (
+    "DATE_PRESETS",
+    "StudyFilter",
+    "WorklistIndex",
+    "date_range",
+    "matches",
+    "search",
+    "sort_key",
+)
 
 DatePreset = Literal[
     "today",
@@ -143,3 +151,56 @@ def search(
     """The matching studies, sorted (newest first by default)."""
     found = [s for s in studies if matches(s, filter_, today)]
     return sorted(found, key=lambda s: sort_key(s, sort), reverse=descending)
+
+
+class WorklistIndex:
+    """Decrypted rows with lookup tables for the exact-match fields, built once per load.
+
+    A worklist of 100,000 studies is searched many times after it was opened; identifiers and
+    modalities then narrow the candidates by dictionary lookups instead of a pass over every
+    row. The tables only preselect: every candidate still goes through :func:`matches`, so the
+    results are those of :func:`search` by construction.
+    """
+
+    def __init__(self, studies: Iterable[StudyAttributes]) -> None:
+        self.studies = list(studies)
+        self._tables: dict[str, dict[str, list[int]]] = {
+            "patient_id": {},
+            "accession_number": {},
+            "modality": {},
+        }
+        for index, study in enumerate(self.studies):
+            self._tables["patient_id"].setdefault(study.patient_id.casefold(), []).append(index)
+            self._tables["accession_number"].setdefault(
+                study.accession_number.casefold(), []
+            ).append(index)
+            for modality in {m.upper() for m in study.modalities}:
+                self._tables["modality"].setdefault(modality, []).append(index)
+
+    def _candidates(self, filter_: StudyFilter) -> list[StudyAttributes]:
+        wanted = (
+            ("patient_id", filter_.patient_id.strip().casefold()),
+            ("accession_number", filter_.accession_number.strip().casefold()),
+            ("modality", filter_.modality.strip().upper()),
+        )
+        chosen: list[int] | None = None
+        for table, value in wanted:
+            if not value:
+                continue
+            hits = self._tables[table].get(value, [])
+            if chosen is None or len(hits) < len(chosen):
+                chosen = hits
+        if chosen is None:
+            return self.studies
+        return [self.studies[index] for index in chosen]
+
+    def search(
+        self,
+        filter_: StudyFilter,
+        today: date,
+        *,
+        sort: SortField = "study_date",
+        descending: bool = True,
+    ) -> list[StudyAttributes]:
+        """As :func:`search` over every row, answered from the smallest matching table."""
+        return search(self._candidates(filter_), filter_, today, sort=sort, descending=descending)

@@ -9,7 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from securepacs.client.dicom import StudyAttributes
-from securepacs.client.search import DATE_PRESETS, StudyFilter, date_range, matches, search
+from securepacs.client.search import (
+    DATE_PRESETS,
+    StudyFilter,
+    WorklistIndex,
+    date_range,
+    matches,
+    search,
+)
 
 TODAY = date(2026, 11, 28)  # a Saturday
 
@@ -96,3 +103,27 @@ def test_date_presets_are_ordered_ranges_around_today(today: date, preset: str) 
         assert end.month == (today.replace(day=1) - timedelta(days=1)).month and start.day == 1
     if preset == "last_year":
         assert (start.year, end.year) == (today.year - 1, today.year - 1)
+
+
+_TEXT = st.sampled_from(["", "PID-7", "pid-7", "ACC7", "acc7 ", "X", "CT", "mr", "Sr"])
+_ATTRIBUTES = st.builds(
+    StudyAttributes,
+    study_instance_uid=st.from_regex(r"1\.2\.[0-9]{1,6}", fullmatch=True),
+    patient_id=st.sampled_from(["", "PID-7", "pid-7", "PID-0042"]),
+    accession_number=st.sampled_from(["", "ACC7", "acc7", "B1"]),
+    modalities=st.lists(st.sampled_from(["CT", "MR", "SR", "ct"]), max_size=3).map(tuple),
+    study_date=st.sampled_from(["", "20261127", "20251003"]),
+)
+
+
+@given(
+    studies=st.lists(_ATTRIBUTES, max_size=30),
+    patient_id=_TEXT,
+    accession=_TEXT,
+    modality=_TEXT,
+)
+def test_the_worklist_index_answers_exactly_as_a_full_scan(
+    studies: list[StudyAttributes], patient_id: str, accession: str, modality: str
+) -> None:
+    filter_ = StudyFilter(patient_id=patient_id, accession_number=accession, modality=modality)
+    assert WorklistIndex(studies).search(filter_, TODAY) == search(studies, filter_, TODAY)
