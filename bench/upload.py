@@ -66,6 +66,7 @@ EMAIL: Final = "bench-upload@example.org"
 # A throwaway account on a throwaway server; the CLI reads it from standard input.
 PASSWORD: Final = "correct horse battery staple upload bench"  # noqa: S105
 JOBS: Final = 4
+ROUNDS: Final = 2
 SLICES: Final = 400
 QUICK_SLICES: Final = 40
 LARGE_BYTES: Final = 2 * 1024**3
@@ -202,13 +203,13 @@ def run_cli(server: Server, config: Path, *args: str, stdin: str = "") -> Measur
     return Measured(seconds, usage.ru_maxrss / 1024, text)
 
 
-def sign_up(server: Server, config: Path) -> None:
+def sign_up(server: Server, config: Path, email: str = EMAIL) -> None:
     """Register, confirm and sign in with the CLI, as a new user would."""
-    run_cli(server, config, "register", EMAIL, stdin=PASSWORD + "\n")
-    token = _outbox_tokens(server.data_dir / "outbox")[EMAIL]
+    run_cli(server, config, "register", email, stdin=PASSWORD + "\n")
+    token = _outbox_tokens(server.data_dir / "outbox")[email]
     # The mailed link, as a person pastes it (a bare token may start with "-").
     run_cli(server, config, "confirm", f"{server.base_url}/confirm#{token}")
-    run_cli(server, config, "login", EMAIL, stdin=PASSWORD + "\n")
+    run_cli(server, config, "login", email, stdin=PASSWORD + "\n")
 
 
 def encrypted_upload(server: Server, config: Path, folder: Path, label: str) -> Run:
@@ -428,18 +429,32 @@ async def bench(args: argparse.Namespace, scratch: Path) -> None:
     config = scratch / "cli" / "config"
     config.mkdir(parents=True)
     async with running_server(database_url, server_dir / "data") as server:
-        await asyncio.to_thread(sign_up, server, config)
-        runs.append(
-            await asyncio.to_thread(
-                encrypted_upload, server, config, data, "encrypted CLI upload (ours)"
+        best: dict[str, Run] = {}
+
+        def keep(run: Run) -> None:
+            if run.label not in best or run.seconds < best[run.label].seconds:
+                best[run.label] = run
+
+        # Best of ROUNDS for every row, each encrypted round on a fresh account: the first run
+        # on a new server pays for cold caches, whichever row it is.
+        for round_ in range(ROUNDS):
+            config_round = config if round_ == 0 else scratch / "cli" / f"config{round_}"
+            config_round.mkdir(parents=True, exist_ok=True)
+            email = EMAIL if round_ == 0 else f"bench-upload-{round_}@example.org"
+            await asyncio.to_thread(sign_up, server, config_round, email)
+            keep(
+                await asyncio.to_thread(
+                    encrypted_upload, server, config_round, data, "encrypted CLI upload (ours)"
+                )
             )
-        )
-        stats = await _stats(server)
-        if stats.files != len(paths):
-            raise RuntimeError(f"the CLI stored {stats.files} files, not {len(paths)}")
-        runs.append(await encrypted_pipeline(server, data, "bench-pipeline@example.org"))
-        runs.append(await plain_pipeline(server, data))
-        runs.append(await plain_upload(server, paths))
+            if round_ == 0:
+                stats = await _stats(server)
+                if stats.files != len(paths):
+                    raise RuntimeError(f"the CLI stored {stats.files} files, not {len(paths)}")
+            keep(await encrypted_pipeline(server, data, f"bench-pipeline-{round_}@example.org"))
+            keep(await plain_pipeline(server, data))
+            keep(await plain_upload(server, paths))
+        runs.extend(best.values())
         if not args.skip_memory:
             large = scratch / "large"
             total = QUICK_LARGE_BYTES if args.quick else LARGE_BYTES
@@ -457,7 +472,10 @@ async def bench(args: argparse.Namespace, scratch: Path) -> None:
                 shutil.rmtree(large, ignore_errors=True)
     if not args.skip_orthanc:
         for clients in (1, 4):
-            runs.append(await asyncio.to_thread(orthanc_upload, paths, clients))
+            rounds = [
+                await asyncio.to_thread(orthanc_upload, paths, clients) for _ in range(ROUNDS)
+            ]
+            runs.append(min(rounds, key=lambda run: run.seconds))
     print()
     print(table(runs))
     print()

@@ -111,8 +111,8 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         temporary = self.path.with_suffix(".tmp")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # No fsync: the rename is atomic for a killed process, and a journal that a power cut
+        # damages decodes as nothing, which only means uploading again under new file ids.
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(msgspec.json.encode(self._doc))
-            handle.flush()
-            os.fsync(handle.fileno())
         temporary.replace(self.path)
