@@ -31,6 +31,7 @@ __all__ = (
     "StudyAttributes",
     "StudyScan",
     "derived_uid",
+    "merge_attributes",
     "read_instance",
     "scan_folder",
 )
@@ -247,8 +248,12 @@ def _has_preamble(path: Path) -> bool:
         return handle.read(4) == b"DICM"
 
 
-def _merge(first: StudyAttributes, more: StudyAttributes) -> StudyAttributes:
-    # Instances of one study repeat its attributes; keep the first value, collect modalities.
+def merge_attributes(first: StudyAttributes, more: StudyAttributes) -> StudyAttributes:
+    """One study seen twice (two files, or stored and scanned): first values win, modalities add.
+
+    Instances of one study repeat its attributes; where the first lacks a value, the other's
+    is kept.
+    """
     fields = {
         field: getattr(first, field) or getattr(more, field)
         for field in StudyAttributes.__struct_fields__
@@ -296,7 +301,7 @@ def scan_folder(
                     study = StudyScan(attributes=attributes, series={})
                     report.studies[instance.study_instance_uid] = study
                 else:
-                    study.attributes = _merge(study.attributes, attributes)
+                    study.attributes = merge_attributes(study.attributes, attributes)
                 study.series.setdefault(instance.series_instance_uid, []).append(instance)
                 if on_instance is not None:
                     on_instance(instance, attributes)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,8 +22,9 @@ from typing import TYPE_CHECKING, Final, Literal, TypeVar
 
 import msgspec
 
-from securepacs.client.api import ApiError
-from securepacs.client.dicom import StudyAttributes, scan_folder
+from securepacs.client.api import ApiError, b64
+from securepacs.client.dicom import StudyAttributes, merge_attributes, scan_folder
+from securepacs.client.download import Downloader
 from securepacs.client.journal import Journal, JournalFile, JournalStudy
 from securepacs.client.retry import RetryPolicy, retrying
 from securepacs.client.sealing import SealedInstance, StudySeal
@@ -230,7 +232,7 @@ class Uploader:
         runs: dict[str, _StudyRun] = {}
         try:
             async with asyncio.TaskGroup() as group:
-                scanning = group.create_task(_offload_scan(scan))
+                scanning = group.create_task(_offload(scan))
                 while (instance := await arrivals.get()) is not None:
                     run = runs.get(instance.study_instance_uid)
                     if run is None:
@@ -375,9 +377,6 @@ class Uploader:
     async def _verify(
         self, seal: StudySeal, version: int, todo: list[Instance], policy: RetryPolicy
     ) -> None:
-        # Imported here: verification reads back through the download path.
-        from securepacs.client.download import Downloader
-
         downloader = Downloader(self.api, self.keys, policy=policy)
         wanted = {instance.sop_instance_uid: instance for instance in todo}
         async for entry, digest in downloader.digests(seal.study_id.hex(), version):
@@ -514,7 +513,7 @@ class _StudyRun:
             raise RuntimeError("a study run ended before the scan closed it")
         attributes = self.attributes
         if self._stored_attributes is not None:
-            attributes = _merge(self._stored_attributes, attributes)
+            attributes = merge_attributes(self._stored_attributes, attributes)
         if not todo:
             self.outcome = StudyOutcome(
                 study_id=seal.study_id.hex(),
@@ -564,10 +563,10 @@ class _StudyRun:
             manifest_version=version,
         )
         body = {
-            "uid_tag": _b64(tag),
-            "wrapped_key": _b64(seal.wrapped_key()),
-            "metadata": _b64(metadata),
-            "manifest": _b64(seal.manifest(version, all_entries)),
+            "uid_tag": b64(tag),
+            "wrapped_key": b64(seal.wrapped_key()),
+            "metadata": b64(metadata),
+            "manifest": b64(seal.manifest(version, all_entries)),
             "manifest_version": version,
             "blob_ids": [entry.file_id.hex() for entry in all_entries],
         }
@@ -589,10 +588,6 @@ class _StudyRun:
             uploader._update(force=True, phase="verifying")
             await uploader._verify(seal, version, todo, policy)
         uploader._update(force=True, phase="uploading")
-
-
-async def _offload_scan(scan: Callable[[], ScanReport]) -> ScanReport:
-    return await _offload(scan)
 
 
 def _already_held(
@@ -625,20 +620,8 @@ def _same_bytes(one: Instance, other: Instance) -> bool:
     return one.size == other.size and _file_digest(one.path) == _file_digest(other.path)
 
 
-def _merge(stored: StudyAttributes, scanned: StudyAttributes) -> StudyAttributes:
-    fields = {
-        name: getattr(stored, name) or getattr(scanned, name)
-        for name in StudyAttributes.__struct_fields__
-        if name != "modalities"
-    }
-    modalities = tuple(sorted(set(stored.modalities) | set(scanned.modalities)))
-    return StudyAttributes(**fields, modalities=modalities)
-
-
 def _stat(path: str) -> tuple[int, int]:
-    from pathlib import Path
-
-    stat = Path(path).stat()
+    stat = os.stat(path)  # noqa: PTH116 -- a path string
     return stat.st_size, stat.st_mtime_ns
 
 
@@ -667,9 +650,3 @@ def _file_digest(path: str) -> bytes:
         while block := handle.read(1 << 20):
             digest.update(block)
     return digest.digest()
-
-
-def _b64(data: bytes) -> str:
-    import base64
-
-    return base64.b64encode(data).decode("ascii")

@@ -43,6 +43,8 @@ __all__ = ("BlobController", "StudyController", "parse_range")
 
 Service = NamedDependency[StudyService]
 Me = NamedDependency[SignedIn]
+# Blob and study ids in paths: 32 lowercase hex digits, refused before any handler runs.
+HexId = Annotated[str, PathParameter(pattern=BLOB_ID)]
 _DIGEST: Final = re.compile(r"(?:^|,)\s*sha-256=:([A-Za-z0-9+/=]+):")
 _RANGE: Final = re.compile(r"bytes=(\d*)-(\d*)")
 # A part plus headroom for the request line and headers Litestar counts with the body.
@@ -130,7 +132,7 @@ class BlobController(Controller):
     @post("/{blob_id:str}", status_code=200)
     async def create(
         self,
-        blob_id: Annotated[str, PathParameter(pattern=BLOB_ID)],
+        blob_id: HexId,
         data: JSONBody[CreateBlobRequest],
         studies: Service,
         me: Me,
@@ -142,7 +144,7 @@ class BlobController(Controller):
     async def put_whole(
         self,
         request: Request[Any, Any, Any],
-        blob_id: Annotated[str, PathParameter(pattern=BLOB_ID)],
+        blob_id: HexId,
         studies: Service,
         me: Me,
     ) -> BlobStatus:
@@ -158,7 +160,7 @@ class BlobController(Controller):
     async def put_part(
         self,
         request: Request[Any, Any, Any],
-        blob_id: Annotated[str, PathParameter(pattern=BLOB_ID)],
+        blob_id: HexId,
         number: FromPath[int],
         studies: Service,
         me: Me,
@@ -170,7 +172,7 @@ class BlobController(Controller):
     @post("/{blob_id:str}/complete", status_code=200)
     async def complete(
         self,
-        blob_id: Annotated[str, PathParameter(pattern=BLOB_ID)],
+        blob_id: HexId,
         studies: Service,
         me: Me,
     ) -> BlobStatus:
@@ -181,7 +183,7 @@ class BlobController(Controller):
     async def download(
         self,
         request: Request[Any, Any, Any],
-        blob_id: Annotated[str, PathParameter(pattern=BLOB_ID)],
+        blob_id: HexId,
         studies: Service,
         me: Me,
     ) -> Stream:
@@ -192,7 +194,7 @@ class BlobController(Controller):
     @delete("/{blob_id:str}", status_code=HTTP_204_NO_CONTENT)
     async def abandon(
         self,
-        blob_id: Annotated[str, PathParameter(pattern=BLOB_ID)],
+        blob_id: HexId,
         studies: Service,
         me: Me,
     ) -> None:
@@ -232,7 +234,7 @@ class StudyController(Controller):
     @put("/{study_id:str}", status_code=200, request_max_body_size=64 * 1024 * 1024)
     async def commit(
         self,
-        study_id: Annotated[str, PathParameter(pattern=BLOB_ID)],
+        study_id: HexId,
         data: JSONBody[CommitRequest],
         studies: Service,
         me: Me,
@@ -243,7 +245,7 @@ class StudyController(Controller):
     @get("/{study_id:str}")
     async def detail(
         self,
-        study_id: Annotated[str, PathParameter(pattern=BLOB_ID)],
+        study_id: HexId,
         studies: Service,
         me: Me,
     ) -> StudyDetail:
@@ -253,7 +255,7 @@ class StudyController(Controller):
     @delete("/{study_id:str}", status_code=HTTP_204_NO_CONTENT)
     async def remove(
         self,
-        study_id: Annotated[str, PathParameter(pattern=BLOB_ID)],
+        study_id: HexId,
         studies: Service,
         me: Me,
     ) -> None:
