@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Final, Literal, TypeVar
 import msgspec
 
 from securepacs.client.api import ApiError, b64
+from securepacs.client.coalescing import Batches, Lookups
 from securepacs.client.dicom import StudyAttributes, merge_attributes, scan_folder
 from securepacs.client.download import Downloader
 from securepacs.client.journal import Journal, JournalFile, JournalStudy
@@ -157,6 +158,10 @@ def _take(pieces: Iterator[bytes], size: int, carry: bytearray) -> bytes:
 class Uploader:
     """Uploads folders for one signed-in account."""
 
+    # Made for each folder inside its task group (client/coalescing.py).
+    _batches: Batches[_Member, ManifestEntry]
+    _lookups: Lookups
+
     def __init__(
         self,
         api: ApiClient,
@@ -232,6 +237,16 @@ class Uploader:
         runs: dict[str, _StudyRun] = {}
         try:
             async with asyncio.TaskGroup() as group:
+                # File ids reach the journal before anything is sent under them: a rerun must
+                # reuse them (and never seal other bytes under them).
+                self._batches = Batches(
+                    group,
+                    functools.partial(self._send_batch, policy=policy),
+                    max_items=BATCH_ITEMS,
+                    max_bytes=PART_BYTES,
+                    before_send=journal.save,
+                )
+                self._lookups = Lookups(self.api, group, policy)
                 scanning = group.create_task(_offload(scan))
                 while (instance := await arrivals.get()) is not None:
                     run = runs.get(instance.study_instance_uid)
@@ -266,25 +281,20 @@ class Uploader:
         )
 
     async def _send_batch(
-        self,
-        study_key: StudyKey,
-        members: list[Instance],
-        pending: JournalStudy,
-        policy: RetryPolicy,
+        self, members: list[_Member], *, policy: RetryPolicy
     ) -> list[ManifestEntry]:
-        # Small files travel many to a request: per-request costs, not bytes, bound the rate
-        # of a folder of CT slices. Sealed before a request slot is taken, so sealing
-        # overlaps with sending; the starter bounds how many sealed batches wait.
+        # Small files travel many to a request, whichever study they belong to: per-request
+        # costs, not bytes, bound the rate of a folder of CT slices or of small studies.
+        # Sealed before a request slot is taken, so sealing overlaps with sending; the
+        # starter bounds how many sealed batches wait.
         async with self._starter:
-            sealed = await _offload(
-                lambda: [_seal_whole(study_key, m, pending.files[m.path]) for m in members]
-            )
+            sealed = await _offload(lambda: [_seal_whole(*member) for member in members])
             blobs = [(entry.file_id.hex(), data) for data, entry in sealed]
             async with self._slots:
                 await retrying(policy, lambda: self.api.put_blobs(blobs))
         self._update(
             files_uploaded=self._progress.files_uploaded + len(members),
-            bytes_uploaded=self._progress.bytes_uploaded + sum(m.size for m in members),
+            bytes_uploaded=self._progress.bytes_uploaded + sum(m[1].size for m in members),
         )
         return [entry for _, entry in sealed]
 
@@ -416,10 +426,9 @@ class _StudyRun:
 
     async def _prepare(self, tag: bytes) -> tuple[StudySeal, tuple[ManifestEntry, ...], int]:
         api, keys, policy = self.uploader.api, self.uploader.keys, self.policy
-        found = await retrying(policy, lambda: api.lookup_studies([tag]))
+        summary = await self.uploader._lookups.find(tag)
         pending = self.journal.study(tag)
-        if found:
-            summary = found[0]
+        if summary is not None:
             study_id = bytes.fromhex(summary.study_id)
             study_key = unwrap_study_key(keys.account_key, study_id, summary.wrapped_key)
             seal = StudySeal(keys, study_key=study_key, study_id=study_id)
@@ -449,24 +458,9 @@ class _StudyRun:
         kept: dict[str, list[Instance]] = {}
         todo: list[Instance] = []
         skipped = 0
-        batch: list[Instance] = []
-        batch_bytes = 0
-        sends: list[asyncio.Task[list[ManifestEntry]]] = []
+        sends: list[asyncio.Future[ManifestEntry]] = []
         key = seal.study_key
         study: JournalStudy = pending
-
-        def flush() -> None:
-            nonlocal batch, batch_bytes
-            if batch:
-                # File ids reach the journal before anything is sent under them: a rerun must
-                # reuse them (and never seal other bytes under them).
-                journal.save()
-                sends.append(asyncio.create_task(uploader._send_batch(key, batch, study, policy)))
-                batch, batch_bytes = [], 0
-
-        async def alone(instance: Instance, resumed: bool) -> list[ManifestEntry]:
-            record = study.files[instance.path]
-            return [await uploader._send_alone(key, instance, record, policy, resumed=resumed)]
 
         try:
             while (instance := await self.instances.get()) is not None:
@@ -497,14 +491,15 @@ class _StudyRun:
                 sealed_size = ciphertext_size(instance.size)
                 if resumed or sealed_size > BATCH_ITEM_BYTES:
                     journal.save()
-                    sends.append(asyncio.create_task(alone(instance, resumed)))
+                    sends.append(
+                        asyncio.ensure_future(
+                            uploader._send_alone(key, instance, record, policy, resumed=resumed)
+                        )
+                    )
                     continue
-                if batch and (batch_bytes + sealed_size > PART_BYTES or len(batch) == BATCH_ITEMS):
-                    flush()
-                batch.append(instance)
-                batch_bytes += sealed_size
-            flush()
-            sent = [entry for result in await asyncio.gather(*sends) for entry in result]
+                sends.append(uploader._batches.add((key, instance, record), sealed_size))
+            uploader._batches.flush()
+            sent = await asyncio.gather(*sends)
         except BaseException:
             for task in sends:
                 task.cancel()
@@ -623,6 +618,9 @@ def _same_bytes(one: Instance, other: Instance) -> bool:
 def _stat(path: str) -> tuple[int, int]:
     stat = os.stat(path)  # noqa: PTH116 -- a path string
     return stat.st_size, stat.st_mtime_ns
+
+
+_Member = tuple["StudyKey", "Instance", JournalFile]
 
 
 def _seal_whole(
