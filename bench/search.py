@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import statistics
 import tempfile
 import time
@@ -42,7 +41,7 @@ from securepacs.client.library import load_rows, open_row
 from securepacs.client.sealing import StudySeal
 from securepacs.client.search import StudyFilter, WorklistIndex
 from securepacs.client.transport import HttpxTransport
-from securepacs.crypto import ManifestEntry, StreamSealer, study_uid_tag
+from securepacs.crypto import ManifestEntry, StreamSealer, ciphertext_hash, study_uid_tag
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -123,7 +122,7 @@ def seal_study(
         file_id=sealer.file_id,
         plaintext_size=len(TINY_PLAINTEXT),
         ciphertext_size=len(payload),
-        ciphertext_hash=hashlib.blake2b(payload, digest_size=32).digest(),
+        ciphertext_hash=ciphertext_hash(payload),
         series_uid=study.series_instance_uid,
         instance_uid=study.sop_instance_uid,
     )
@@ -149,7 +148,9 @@ async def fill(api: ApiClient, keys: AccountKeys, studies: Sequence[synthetic.Co
 
     for start in range(0, len(studies), FILL_BATCH):
         sealed = [seal_study(keys, study) for study in studies[start : start + FILL_BATCH]]
-        await api.put_blobs([(blob_id, payload) for blob_id, payload, _, _ in sealed])
+        await api.put_blobs(
+            [(blob_id, ciphertext_hash(payload), payload) for blob_id, payload, _, _ in sealed]
+        )
         async with asyncio.TaskGroup() as group:
             for _, _, study_id, body in sealed:
                 group.create_task(commit(study_id, body))

@@ -8,10 +8,15 @@ test files) it measures, one after the other:
   ``securepacs serve`` subprocess (SQLite and the local blob store in a temporary folder); the
   wall time includes the CLI's start-up and its Argon2id unlock, as a user sees it; peak RSS is
   the CLI process's own (``wait4``);
-- *plain*: the same files' raw bytes put as blobs on the same server and account, in process,
-  through ``ApiClient`` over ``HttpxTransport`` with the same 4 requests in flight and the same
-  batching of small files as the client. Blobs only: no study is committed, so this is the
-  transfer and storage cost without any encryption;
+- *encrypted pipeline*: the CLI's ``Uploader`` in process, for a fresh account (no start-up,
+  no unlock);
+- *plain pipeline*: the same ``Uploader`` with the files' encryption taken out (each file goes
+  up as it is, with its SHA-256); scanning, study keys, metadata boxes, signed manifests,
+  batching, requests and commits are unchanged, so encrypted/plain is what encrypting the bytes
+  costs;
+- *plain blobs*: the same files' raw bytes put as blobs on the same server, in process, with
+  the same 4 requests in flight and small files batched; no DICOM parsing and no study, so this
+  is the transfer and storage cost alone;
 - *Orthanc*: ``POST /instances`` with 1 and with 4 clients, a fresh Orthanc for each.
 
 Then a memory run: a 2 GiB multi-frame study (``make_large_study``) uploaded with the CLI, to
@@ -24,7 +29,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
+import contextlib
+import hashlib
 import os
 import shutil
 import subprocess
@@ -43,8 +49,10 @@ from orthanc import Orthanc, OrthancError
 from pydicom.data import get_testdata_files
 from pydicom.errors import InvalidDicomError
 
+import securepacs.client.upload as upload_module
 from securepacs.client.accounts import AccountFlows
 from securepacs.client.dicom import scan_folder
+from securepacs.client.sealing import READ_BYTES
 from securepacs.client.transport import HttpxTransport
 from securepacs.client.upload import (
     BATCH_ITEM_BYTES,
@@ -53,14 +61,15 @@ from securepacs.client.upload import (
     Uploader,
     UploadOptions,
 )
-from securepacs.crypto import new_file_id
+from securepacs.crypto import ManifestEntry, new_file_id
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from accounts import Server
 
     from securepacs.client.api import ApiClient, StatsView
+    from securepacs.client.dicom import Instance
 
 EMAIL: Final = "bench-upload@example.org"
 # A throwaway account on a throwaway server; the CLI reads it from standard input.
@@ -250,7 +259,7 @@ async def _put_file(
 async def _put_batch(api: ApiClient, batch: Sequence[Path], gate: asyncio.Semaphore) -> int:
     async with gate:
         blobs = [(new_file_id().hex(), await asyncio.to_thread(path.read_bytes)) for path in batch]
-        await api.put_blobs(blobs)
+        await api.put_blobs([(i, hashlib.sha256(data).digest(), data) for i, data in blobs])
     return sum(len(data) for _, data in blobs)
 
 
@@ -322,56 +331,62 @@ async def encrypted_pipeline(server: Server, folder: Path, email: str) -> Run:
     )
 
 
-async def plain_pipeline(server: Server, folder: Path) -> Run:
-    """The pipeline's work without the cryptography: scan, batch the raw files, commit studies.
+class _PlainInstance:
+    """Stands in for ``SealedInstance``: the file's own bytes, hashed, with no encryption."""
 
-    Studies are committed with random stand-ins for the sealed boxes, so the server does the
-    same bookkeeping; only sealing, key wrapping and signing are missing.
+    def __init__(self, _: object, instance: Instance, file_id: bytes | None = None) -> None:
+        self.instance = instance
+        self.file_id = file_id or new_file_id()
+        self._entry: ManifestEntry | None = None
+
+    def chunks(self) -> Iterator[bytes]:
+        digest = hashlib.sha256()
+        size = 0
+        with open(self.instance.path, "rb") as handle:  # noqa: PTH123 -- a path string
+            while block := handle.read(READ_BYTES):
+                digest.update(block)
+                size += len(block)
+                yield block
+        self._entry = ManifestEntry(
+            file_id=self.file_id,
+            plaintext_size=size,
+            ciphertext_size=size,
+            ciphertext_hash=digest.digest(),
+            series_uid=self.instance.series_instance_uid,
+            instance_uid=self.instance.sop_instance_uid,
+        )
+
+    @property
+    def entry(self) -> ManifestEntry:
+        if self._entry is None:
+            raise RuntimeError("read chunks() first")
+        return self._entry
+
+
+@contextlib.contextmanager
+def _without_file_encryption() -> Iterator[None]:
+    # Only the per-byte work goes: keys, metadata boxes, manifests and their signatures, the
+    # journal, batching and requests stay exactly as the CLI runs them.
+    stand_ins = {"SealedInstance": _PlainInstance, "ciphertext_size": lambda size, *_: size}
+    saved = {name: getattr(upload_module, name) for name in stand_ins}
+    for name, value in stand_ins.items():
+        setattr(upload_module, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(upload_module, name, value)
+
+
+async def plain_pipeline(server: Server, folder: Path, email: str) -> Run:
+    """The same Uploader on the same files with the files' encryption taken out.
+
+    Files go up as they are (with their SHA-256, as the server asks of every blob); everything
+    else the encrypted pipeline does is done, so the ratio is what encrypting the bytes costs.
     """
-    async with HttpxTransport(server.base_url, timeout=300) as transport:
-        flows = AccountFlows(transport)
-        await flows.login(EMAIL, PASSWORD)
-        api = flows.api
-        started = time.perf_counter()
-        report = await asyncio.to_thread(scan_folder, folder)
-        gate = asyncio.Semaphore(JOBS)
-        studies_at_once = asyncio.Semaphore(JOBS)
-
-        async def study(paths: list[Path]) -> int:
-            async with studies_at_once:
-                batches, alone = _plain_batches(paths)
-                ids: list[str] = []
-                sent = 0
-                for batch in batches:
-                    blobs = [(new_file_id().hex(), p.read_bytes()) for p in batch]
-                    async with gate:
-                        await api.put_blobs(blobs)
-                    ids += [blob_id for blob_id, _ in blobs]
-                    sent += sum(len(data) for _, data in blobs)
-                for path in alone:
-                    blob_id = new_file_id().hex()
-                    sent += await _put_file(api, path, gate, blob_id)
-                    ids.append(blob_id)
-                body = {
-                    "uid_tag": base64.b64encode(os.urandom(32)).decode(),
-                    "wrapped_key": base64.b64encode(os.urandom(72)).decode(),
-                    "metadata": base64.b64encode(os.urandom(300)).decode(),
-                    "manifest": base64.b64encode(os.urandom(200 * len(paths))).decode(),
-                    "manifest_version": 1,
-                    "blob_ids": ids,
-                }
-                await api.commit_study(new_file_id().hex(), body)
-                return sent
-
-        groups = [
-            [Path(i.path) for members in scan.series.values() for i in members]
-            for scan in report.studies.values()
-        ]
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(study(paths)) for paths in groups]
-        seconds = time.perf_counter() - started
-    sent = sum(task.result() for task in tasks)
-    return Run("plain pipeline (no crypto)", sum(map(len, groups)), sent, seconds)
+    with _without_file_encryption():
+        run = await encrypted_pipeline(server, folder, email)
+    return Run("plain pipeline (no file encryption)", run.instances, run.bytes, run.seconds)
 
 
 # -- Orthanc ------------------------------------------------------------------------------------
@@ -452,7 +467,7 @@ async def bench(args: argparse.Namespace, scratch: Path) -> None:
                 if stats.files != len(paths):
                     raise RuntimeError(f"the CLI stored {stats.files} files, not {len(paths)}")
             keep(await encrypted_pipeline(server, data, f"bench-pipeline-{round_}@example.org"))
-            keep(await plain_pipeline(server, data))
+            keep(await plain_pipeline(server, data, f"bench-plain-{round_}@example.org"))
             keep(await plain_upload(server, paths))
         runs.extend(best.values())
         if not args.skip_memory:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from securepacs.client.transport import Transport, TransportResponse
     from securepacs.crypto import KdfParams
 
@@ -244,8 +246,9 @@ class ApiClient:
         body = await self._call("POST", f"/api/v1/blobs/{blob_id}", {"size": size})
         return msgspec.json.decode(body, type=BlobStatusView)
 
-    async def _put(self, path: str, content: bytes) -> BlobStatusView:
-        digest = base64.b64encode(hashlib.sha256(content).digest()).decode("ascii")
+    async def _put(self, path: str, content: bytes, sha256: bytes | None) -> BlobStatusView:
+        raw = sha256 if sha256 is not None else hashlib.sha256(content).digest()
+        digest = base64.b64encode(raw).decode("ascii")
         headers = {
             "content-type": "application/octet-stream",
             "content-digest": f"sha-256=:{digest}:",
@@ -253,17 +256,23 @@ class ApiClient:
         response = await self.transport.send("PUT", path, content=content, headers=headers)
         return msgspec.json.decode(self._checked(response), type=BlobStatusView)
 
-    async def put_blob(self, blob_id: str, content: bytes) -> BlobStatusView:
-        """PUT /blobs/{id}: a one-part blob in one request (reserve, store, complete)."""
-        return await self._put(f"/api/v1/blobs/{blob_id}", content)
+    async def put_blob(
+        self, blob_id: str, content: bytes, *, sha256: bytes | None = None
+    ) -> BlobStatusView:
+        """PUT /blobs/{id}: a one-part blob in one request (reserve, store, complete).
 
-    async def put_blobs(self, blobs: list[tuple[str, bytes]]) -> int:
-        """POST /blobs/batch: many one-part blobs in one request; returns how many were new."""
+        ``sha256`` is the content's digest when the caller has it already (a manifest entry's
+        ciphertext hash); it is computed otherwise.
+        """
+        return await self._put(f"/api/v1/blobs/{blob_id}", content, sha256)
+
+    async def put_blobs(self, blobs: Sequence[tuple[str, bytes, bytes]]) -> int:
+        """POST /blobs/batch: many one-part blobs, as (id, SHA-256, data), in one request.
+
+        Returns how many were new.
+        """
         body = msgspec.msgpack.encode(
-            [
-                (bytes.fromhex(blob_id), hashlib.sha256(data).digest(), data)
-                for blob_id, data in blobs
-            ]
+            [(bytes.fromhex(blob_id), sha256, data) for blob_id, sha256, data in blobs]
         )
         response = await self.transport.send(
             "POST",
@@ -276,7 +285,7 @@ class ApiClient:
 
     async def put_part(self, blob_id: str, number: int, content: bytes) -> BlobStatusView:
         """PUT /blobs/{id}/parts/{n}, with its SHA-256 in Content-Digest."""
-        return await self._put(f"/api/v1/blobs/{blob_id}/parts/{number}", content)
+        return await self._put(f"/api/v1/blobs/{blob_id}/parts/{number}", content, None)
 
     async def complete_blob(self, blob_id: str) -> BlobStatusView:
         """POST /blobs/{id}/complete."""

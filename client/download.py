@@ -304,12 +304,12 @@ class Downloader:
     async def digests(
         self, study_id: str, version: int
     ) -> AsyncIterator[tuple[ManifestEntry, bytes]]:
-        """BLAKE2b-256 of each instance's plaintext (verify-after-upload)."""
+        """SHA-256 of each instance's plaintext (verify-after-upload)."""
         study = await self.open(study_id)
         if study.manifest.manifest_version != version:
             raise IntegrityError(f"{study.label} changed while it was being verified.")
         for entry in study.manifest.entries:
-            digest = hashlib.blake2b(digest_size=32)
+            digest = hashlib.sha256()
             async for chunk in self.plaintext(study, entry):
                 digest.update(chunk)
             yield entry, digest.digest()

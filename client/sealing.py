@@ -86,7 +86,7 @@ class SealedInstance:
 
     def chunks(self) -> Iterator[bytes]:
         """The sealed stream, header first, read from disk in chunk-sized blocks."""
-        digest = hashlib.blake2b(digest_size=32)
+        digest = hashlib.sha256()
         sealed_size = plain_size = 0
 
         def blocks() -> Iterator[bytes]:

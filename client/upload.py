@@ -289,7 +289,8 @@ class Uploader:
         # starter bounds how many sealed batches wait.
         async with self._starter:
             sealed = await _offload(lambda: [_seal_whole(*member) for member in members])
-            blobs = [(entry.file_id.hex(), data) for data, entry in sealed]
+            # The manifest's ciphertext hash is the SHA-256 the server checks each blob against.
+            blobs = [(entry.file_id.hex(), entry.ciphertext_hash, data) for data, entry in sealed]
             async with self._slots:
                 await retrying(policy, lambda: self.api.put_blobs(blobs))
         self._update(
@@ -346,7 +347,8 @@ class Uploader:
             async with slots:
                 data = await _offload(lambda: _take(pieces, PART_BYTES, carry))
                 _drain(pieces)
-                await retrying(policy, lambda: self.api.put_blob(blob_id, data))
+                digest = sealed.entry.ciphertext_hash
+                await retrying(policy, lambda: self.api.put_blob(blob_id, data, sha256=digest))
             return sealed.entry
         status = await retrying(policy, lambda: self.api.create_blob(blob_id, size))
         received = set(status.received)
@@ -605,10 +607,9 @@ def _already_held(
 def _holds(study_key: StudyKey, entry: ManifestEntry, instance: Instance) -> bool:
     if entry.plaintext_size != instance.size:
         return False
-    digest = hashlib.blake2b(digest_size=32)
-    for piece in SealedInstance(study_key, instance, file_id=entry.file_id).chunks():
-        digest.update(piece)
-    return digest.digest() == entry.ciphertext_hash
+    resealed = SealedInstance(study_key, instance, file_id=entry.file_id)
+    _exhaust(resealed.chunks())
+    return resealed.entry.ciphertext_hash == entry.ciphertext_hash
 
 
 def _same_bytes(one: Instance, other: Instance) -> bool:
@@ -643,8 +644,5 @@ def _drain(pieces: Iterator[bytes]) -> None:
 
 
 def _file_digest(path: str) -> bytes:
-    digest = hashlib.blake2b(digest_size=32)
     with open(path, "rb") as handle:  # noqa: PTH123 -- a path string
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.digest()
+        return hashlib.file_digest(handle, "sha256").digest()

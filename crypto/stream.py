@@ -296,7 +296,7 @@ def open_instance(
     """Open the instance that a verified manifest entry describes. protocol.md §7.6.
 
     Every chunk is authenticated as it arrives, and at the end the whole ciphertext must have
-    the size and BLAKE2b-256 hash that the uploader signed: anyone holding the study key could
+    the size and SHA-256 hash that the uploader signed: anyone holding the study key could
     seal a valid stream under the same file id, and only the manifest says which one the
     uploader wrote. The last check can fail after plaintext was yielded, so a caller writes
     to a temporary file and keeps it only when the iterator finishes without an error.
@@ -305,7 +305,7 @@ def open_instance(
         AuthenticationFailed: any chunk fails, or a size or the hash differs from the entry.
         MalformedEnvelope, UnsupportedVersion, TruncatedStream: as :func:`open_stream`.
     """
-    digest = hashlib.blake2b(digest_size=32)
+    digest = hashlib.sha256()
     size = 0
     plaintext_size = 0
 

@@ -111,8 +111,11 @@ def study_uid_tag(account_key: AccountKey, study_instance_uid: str) -> bytes:
 
 
 def ciphertext_hash(sealed: bytes | Sequence[bytes]) -> bytes:
-    """BLAKE2b-256 of a whole sealed stream, as recorded in the manifest."""
-    digest = hashlib.blake2b(digest_size=32)
+    """SHA-256 of a whole sealed stream, as recorded in the manifest (protocol.md §6.4).
+
+    The same digest is the blob's RFC 9530 ``Content-Digest`` when it goes up in one part.
+    """
+    digest = hashlib.sha256()
     for piece in (sealed,) if isinstance(sealed, bytes) else sealed:
         digest.update(piece)
     return digest.digest()
