@@ -13,8 +13,10 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, get_args
 
+from securepacs.client.dicom import scan_folder
 from securepacs.client.download import Downloader, DownloadProgress, IntegrityError, VersionMemory
 from securepacs.client.library import StudyRow, UnknownStudy, load_rows, resolve, short_id
+from securepacs.client.scan_process import ScanFailed, ScanProcess
 from securepacs.client.search import DatePreset, SortField, StudyFilter, WorklistIndex
 from securepacs.client.upload import Uploader, UploadError, UploadOptions, UploadProgress
 
@@ -100,21 +102,30 @@ class ProgressLine:
 
 async def cmd_upload(s: _Session, a: argparse.Namespace) -> None:
     """Upload a folder (or resume an interrupted upload of it)."""
-    unlocked = await s.unlock()
-    line = ProgressLine()
-    uploader = Uploader(
-        s.flows.api, unlocked.keys, journal_dir=s.config_dir / "uploads", on_progress=line.upload
-    )
-    options = UploadOptions(
-        sender_email=unlocked.view.email if a.sender_email is None else a.sender_email,
-        message=a.message or "",
-        jobs=a.jobs,
-        verify=a.verify,
-    )
+    # Started first: the child imports pydicom while the password is being hashed.
+    scan_process = ScanProcess.start()
     try:
+        unlocked = await s.unlock()
+        line = ProgressLine()
+        uploader = Uploader(
+            s.flows.api,
+            unlocked.keys,
+            journal_dir=s.config_dir / "uploads",
+            on_progress=line.upload,
+            scanner=scan_process.scan if scan_process is not None else scan_folder,
+        )
+        options = UploadOptions(
+            sender_email=unlocked.view.email if a.sender_email is None else a.sender_email,
+            message=a.message or "",
+            jobs=a.jobs,
+            verify=a.verify,
+        )
         result = await uploader.upload_folder(Path(a.folder), options)
-    except UploadError as error:
+    except (UploadError, ScanFailed) as error:
         raise StudyCommandError(str(error)) from None
+    finally:
+        if scan_process is not None:
+            scan_process.close()
     for outcome in result.studies:
         attributes = outcome.attributes
         what = "added to" if outcome.appended else "uploaded as"

@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Final, Literal, Protocol, TypeVar
 
 import msgspec
 
@@ -64,6 +64,18 @@ BATCH_ITEMS: Final = 512
 PART_BYTES: Final = 8 * 1024 * 1024
 T = TypeVar("T")
 Phase = Literal["scanning", "uploading", "committing", "verifying", "finished"]
+
+
+class Scanner(Protocol):
+    """What scans the folder: :func:`scan_folder`, or the CLI's child process."""
+
+    def __call__(
+        self,
+        folder: Path,
+        on_progress: Callable[[ScanProgress], None] | None = None,
+        *,
+        on_instance: Callable[[Instance, StudyAttributes], None] | None = None,
+    ) -> ScanReport: ...
 
 
 class UploadError(Exception):
@@ -169,8 +181,10 @@ class Uploader:
         *,
         journal_dir: Path | None = None,
         on_progress: Callable[[UploadProgress], None] | None = None,
+        scanner: Scanner = scan_folder,
     ) -> None:
         self.api = api
+        self.scanner = scanner
         self.keys = keys
         self.journal_dir = journal_dir
         self.on_progress = on_progress
@@ -230,7 +244,7 @@ class Uploader:
 
         def scan() -> ScanReport:
             try:
-                return scan_folder(folder, progress, on_instance=found)
+                return self.scanner(folder, progress, on_instance=found)
             finally:
                 loop.call_soon_threadsafe(arrivals.put_nowait, None)
 
@@ -247,7 +261,10 @@ class Uploader:
                     before_send=journal.save,
                 )
                 self._lookups = Lookups(self.api, group, policy)
-                scanning = group.create_task(_offload(scan))
+                # Not on a sealing thread: the scan runs for as long as the upload does.
+                scanning = group.create_task(
+                    asyncio.to_thread(scan) if _threaded() else _offload(scan)
+                )
                 while (instance := await arrivals.get()) is not None:
                     run = runs.get(instance.study_instance_uid)
                     if run is None:

@@ -1,0 +1,189 @@
+"""Scanning a folder in a child process, for the CLI on CPython.
+
+Reading DICOM headers is pure Python: in the uploading process it competes for the
+interpreter lock with sealing and sending, and the scan, which every study waits for, slows
+to a crawl. A child process has a lock of its own. It is started before the account is
+unlocked, so its imports overlap with the password hashing, and waits for the folder on its
+standard input. It reports each file as a length-prefixed msgpack frame on its standard output;
+the parent relays the frames to the same callbacks :func:`scan_folder` takes. The browser
+worker scans in-process and does not use this module.
+
+Run as ``python -m securepacs.client.scan_process`` (the parent does that).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Final
+
+import msgspec
+
+from securepacs.client.dicom import (
+    Instance,
+    ScanProgress,
+    ScanReport,
+    StudyAttributes,
+    scan_folder,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ("ScanFailed", "ScanProcess", "decode_frame", "encode_frame")
+
+_LENGTH: Final = 4
+
+
+class ScanFailed(Exception):
+    """The child stopped before it finished the scan; the message says what to do."""
+
+
+class _Found(msgspec.Struct, tag="found", array_like=True):
+    instance: Instance
+    attributes: StudyAttributes
+
+
+class _Progress(msgspec.Struct, tag="progress", array_like=True):
+    progress: ScanProgress
+
+
+class _Done(msgspec.Struct, tag="done", array_like=True):
+    report: ScanReport
+
+
+class _Failed(msgspec.Struct, tag="failed", array_like=True):
+    reason: str
+
+
+Message = _Found | _Progress | _Done | _Failed
+_ENCODER: Final = msgspec.msgpack.Encoder()
+_DECODER: Final = msgspec.msgpack.Decoder(Message)
+
+
+def encode_frame(message: Message) -> bytes:
+    """One frame: the payload's length (4 bytes, big-endian), then the msgpack payload."""
+    payload = _ENCODER.encode(message)
+    return len(payload).to_bytes(_LENGTH, "big") + payload
+
+
+def decode_frame(stream: IO[bytes]) -> Message | None:
+    """The next frame of ``stream``; None at its end.
+
+    Raises:
+        ScanFailed: the stream ends inside a frame or the frame is not a message.
+    """
+    head = stream.read(_LENGTH)
+    if not head:
+        return None
+    payload = stream.read(int.from_bytes(head, "big")) if len(head) == _LENGTH else b""
+    try:
+        message: Message = _DECODER.decode(payload)
+    except msgspec.DecodeError:
+        raise ScanFailed("The folder scan sent a damaged report.") from None
+    return message
+
+
+class ScanProcess:
+    """A child process that scans one folder; start it early, then call :meth:`scan`."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self._process = process
+
+    @classmethod
+    def start(cls) -> ScanProcess | None:
+        """Start the child; None where no child can be started (then scan in-process)."""
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "securepacs.client.scan_process"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+        except OSError:
+            return None
+        return cls(process)
+
+    def scan(
+        self,
+        folder: Path,
+        on_progress: Callable[[ScanProgress], None] | None = None,
+        *,
+        on_instance: Callable[[Instance, StudyAttributes], None] | None = None,
+    ) -> ScanReport:
+        """What :func:`scan_folder` returns, and the same callbacks, from the child.
+
+        Raises:
+            ScanFailed: the child died or could not read the folder.
+        """
+        stdin, stdout = self._process.stdin, self._process.stdout
+        if stdin is None or stdout is None:
+            raise RuntimeError("the scan process was started without pipes")
+        try:
+            # Hex of the path's bytes: any name the file system allows, newlines included.
+            stdin.write(os.fsencode(folder).hex().encode("ascii") + b"\n")
+            stdin.close()
+        except OSError:
+            pass  # it died already; its exit status tells below
+        while (message := decode_frame(stdout)) is not None:
+            match message:
+                case _Found(instance, attributes):
+                    if on_instance is not None:
+                        on_instance(instance, attributes)
+                case _Progress(progress):
+                    if on_progress is not None:
+                        on_progress(progress)
+                case _Done(report):
+                    return report
+                case _Failed(reason):
+                    raise ScanFailed(f"The folder could not be scanned: {reason}")
+        status = self._process.wait()
+        raise ScanFailed(
+            f"The folder scan stopped unexpectedly (exit status {status}). Run the upload "
+            "again; it resumes where it stopped."
+        )
+
+    def close(self) -> None:
+        """Stop the child if it still runs (the upload failed or was interrupted)."""
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+        for stream in (self._process.stdin, self._process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+
+def _child() -> int:
+    line = sys.stdin.buffer.readline().strip()
+    if not line:
+        return 0  # the parent went away before it had a folder for us
+    folder = Path(os.fsdecode(bytes.fromhex(line.decode("ascii"))))
+    out = sys.stdout.buffer
+
+    def send(message: Message) -> None:
+        out.write(encode_frame(message))
+        out.flush()  # the parent starts sending a file as soon as it hears of it
+
+    try:
+        report = scan_folder(
+            folder,
+            lambda progress: send(_Progress(progress)),
+            on_instance=lambda instance, attributes: send(_Found(instance, attributes)),
+        )
+    except OSError as error:
+        send(_Failed(f"{error.strerror or error} ({error.filename or folder})"))
+        return 1
+    send(_Done(report))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(_child())
+    except BrokenPipeError:
+        # The parent stopped listening (the upload was interrupted); nothing left to flush.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

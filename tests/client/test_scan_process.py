@@ -1,0 +1,154 @@
+"""The CLI's scan in a child process: the same report and callbacks as the in-process scan."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import signal
+from typing import TYPE_CHECKING
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydicom.data import get_testdata_file
+
+from securepacs.client.dicom import (
+    Instance,
+    ScanProgress,
+    ScanReport,
+    StudyAttributes,
+    scan_folder,
+)
+from securepacs.client.scan_process import (
+    Message,
+    ScanFailed,
+    ScanProcess,
+    _Done,
+    _Failed,
+    _Found,
+    _Progress,
+    decode_frame,
+    encode_frame,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def _started() -> ScanProcess:
+    process = ScanProcess.start()
+    assert process is not None, "python -m securepacs.client.scan_process could not start"
+    return process
+
+
+def test_child_reports_what_the_in_process_scan_reports(library: Path) -> None:
+    expected_progress: list[ScanProgress] = []
+    expected_found: list[tuple[Instance, StudyAttributes]] = []
+    expected = scan_folder(
+        library, expected_progress.append, on_instance=lambda i, a: expected_found.append((i, a))
+    )
+    progress: list[ScanProgress] = []
+    found: list[tuple[Instance, StudyAttributes]] = []
+    scanner = _started()
+    try:
+        report = scanner.scan(
+            library, progress.append, on_instance=lambda i, a: found.append((i, a))
+        )
+    finally:
+        scanner.close()
+    assert report == expected
+    assert progress == expected_progress
+    assert found == expected_found
+    assert report.parsed >= 140
+
+
+def test_any_folder_name_reaches_the_child(tmp_path: Path) -> None:
+    folder = tmp_path / "Patient Ü\nline two"
+    folder.mkdir()
+    shutil.copyfile(str(get_testdata_file("CT_small.dcm")), folder / "ct.dcm")
+    scanner = _started()
+    try:
+        report = scanner.scan(folder)
+    finally:
+        scanner.close()
+    assert report.parsed == 1
+    [study] = report.studies.values()
+    [[instance]] = study.series.values()
+    assert instance.path == str(folder / "ct.dcm")
+
+
+def test_a_child_that_dies_is_reported_with_what_to_do(library: Path) -> None:
+    scanner = _started()
+    calls = 0
+
+    def kill_after_first(_: ScanProgress) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            scanner._process.send_signal(signal.SIGKILL)
+
+    try:
+        with pytest.raises(ScanFailed, match=r"stopped unexpectedly.*Run the upload again"):
+            scanner.scan(library, kill_after_first)
+    finally:
+        scanner.close()
+
+
+def test_close_before_a_scan_stops_the_child() -> None:
+    scanner = _started()
+    scanner.close()
+    assert scanner._process.returncode is not None
+
+
+_uid = st.from_regex(r"[1-9][0-9]{0,8}(\.[0-9]{1,8}){1,5}", fullmatch=True)
+_text = st.text(max_size=40)
+_instances = st.builds(
+    Instance,
+    path=_text,
+    size=st.integers(min_value=0, max_value=2**40),
+    study_instance_uid=_uid,
+    series_instance_uid=_uid,
+    sop_instance_uid=_uid,
+    modality=_text,
+    transfer_syntax=_uid,
+    derived_uids=st.booleans(),
+)
+_attributes = st.builds(
+    StudyAttributes,
+    study_instance_uid=_uid,
+    patient_name=_text,
+    patient_id=_text,
+    modalities=st.lists(_text, max_size=3).map(tuple),
+)
+_progress = st.builds(
+    ScanProgress,
+    found=st.integers(0, 10**6),
+    parsed=st.integers(0, 10**6),
+    unsupported=st.integers(0, 10**6),
+    broken=st.integers(0, 10**6),
+)
+_messages: st.SearchStrategy[Message] = st.one_of(
+    st.builds(_Found, _instances, _attributes),
+    st.builds(_Progress, _progress),
+    st.builds(_Done, st.builds(ScanReport, studies=st.just({}), found=st.integers(0, 99))),
+    st.builds(_Failed, _text),
+)
+
+
+@given(st.lists(_messages, max_size=8))
+def test_frames_round_trip(messages: list[Message]) -> None:
+    stream = io.BytesIO(b"".join(encode_frame(message) for message in messages))
+    decoded: list[Message] = []
+    while (message := decode_frame(stream)) is not None:
+        decoded.append(message)
+    assert decoded == messages
+
+
+@given(_messages, st.data())
+def test_a_cut_or_damaged_frame_is_refused(message: Message, data: st.DataObject) -> None:
+    frame = encode_frame(message)
+    cut = data.draw(st.integers(min_value=1, max_value=len(frame) - 1))
+    with pytest.raises(ScanFailed):
+        decode_frame(io.BytesIO(frame[:cut]))
+    with pytest.raises(ScanFailed):
+        decode_frame(io.BytesIO(len(b"\xc1").to_bytes(4, "big") + b"\xc1"))
