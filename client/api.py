@@ -18,6 +18,7 @@ __all__ = (
     "ApiClient",
     "ApiError",
     "BlobStatusView",
+    "CommitOutcomeView",
     "LoginView",
     "MeView",
     "SlotView",
@@ -94,6 +95,18 @@ class StudySummaryView(msgspec.Struct, frozen=True):
     size: int
     created_at: str
     updated_at: str
+
+
+class CommitOutcomeView(msgspec.Struct, frozen=True):
+    """One study of a batch commit: committed when ``code`` is None."""
+
+    study_id: str
+    code: str | None = None
+    detail: str | None = None
+
+
+class _CommitOutcomes(msgspec.Struct, frozen=True):
+    results: list[CommitOutcomeView]
 
 
 class StudyDetailView(msgspec.Struct, frozen=True):
@@ -307,6 +320,14 @@ class ApiClient:
         """PUT /studies/{id}: make the study or its next version visible."""
         raw = await self._call("PUT", f"/api/v1/studies/{study_id}", body)
         return msgspec.json.decode(raw, type=StudyDetailView)
+
+    async def commit_studies(
+        self, commits: Sequence[tuple[str, dict[str, Any]]]
+    ) -> list[CommitOutcomeView]:
+        """POST /studies/commits: commit many studies, as (study id, body), each on its own."""
+        body = {"commits": [{"study_id": study_id, **fields} for study_id, fields in commits]}
+        raw = await self._call("POST", "/api/v1/studies/commits", body)
+        return msgspec.json.decode(raw, type=_CommitOutcomes).results
 
     async def list_studies(self) -> list[StudySummaryView]:
         """GET /studies, every page."""

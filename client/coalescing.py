@@ -1,30 +1,35 @@
-"""Requests that the studies of one upload share: UID-tag lookups and batches of small files.
+"""Requests that the studies of one upload share: UID-tag lookups, small files and commits.
 
 A folder often holds many small studies (one file each, for a folder of test images or of
 radiographs). Asked for study by study, each would cost a lookup and a blob request of its
 own, and per-request costs, not bytes, would bound the upload. Here the studies that are
-being sent at the same moment share those requests; each study still commits on its own.
+being sent at the same moment share those requests; each study is still committed (or
+refused) on its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from typing import TYPE_CHECKING, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from securepacs.client.retry import RetryPolicy, retrying
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Mapping
 
-    from securepacs.client.api import ApiClient, StudySummaryView
+    from securepacs.client.api import ApiClient, CommitOutcomeView, StudySummaryView
 
-__all__ = ("LOOKUP_TAGS", "Batches", "Lookups")
+__all__ = ("LOOKUP_TAGS", "MAX_COMMITS", "Batches", "Coalesced", "commits", "lookups")
 
-# The server answers at most this many tags in one lookup (StudyLookup.uid_tags).
+# What the server takes in one call (server/domain/studies/schemas.py).
 LOOKUP_TAGS: Final = 1000
+MAX_COMMITS: Final = 100
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+Key = TypeVar("Key")
+Value = TypeVar("Value")
+Answer = TypeVar("Answer")
 
 
 def _abandon(futures: list[asyncio.Future[Result]]) -> None:
@@ -34,52 +39,87 @@ def _abandon(futures: list[asyncio.Future[Result]]) -> None:
         future.cancel()
 
 
-class Lookups:
-    """Which of the account's studies holds a UID tag, asked for many tags in one request.
+class Coalesced(Generic[Key, Value, Answer]):
+    """Keyed requests that go many to a call.
 
-    While a request is in flight, the tags asked for meanwhile wait and go in the next one,
-    so an idle client asks at once and a busy one asks less often, for more tags.
+    While one call is in flight, the requests made meanwhile wait and go together in the
+    next, so an idle client asks at once and a busy one asks less often, for more.
+
+    ``ask`` answers a list of (key, value) pairs with an answer for every key; it does its own
+    retrying.
     """
 
-    def __init__(self, api: ApiClient, group: asyncio.TaskGroup, policy: RetryPolicy) -> None:
-        self._api = api
+    def __init__(
+        self,
+        group: asyncio.TaskGroup,
+        ask: Callable[[list[tuple[Key, Value]]], Awaitable[Mapping[Key, Answer]]],
+        *,
+        max_items: int,
+    ) -> None:
         self._group = group
-        self._policy = policy
-        self._waiting: dict[bytes, asyncio.Future[StudySummaryView | None]] = {}
+        self._ask_for = ask
+        self._max_items = max_items
+        self._waiting: dict[Key, tuple[Value, asyncio.Future[Answer]]] = {}
         self._asking = False
 
-    def find(self, tag: bytes) -> asyncio.Future[StudySummaryView | None]:
-        """The stored study with this tag, or None once the server said there is none."""
-        future = self._waiting.get(tag)
-        if future is None:
-            future = asyncio.get_running_loop().create_future()
-            self._waiting[tag] = future
+    def submit(self, key: Key, value: Value) -> asyncio.Future[Answer]:
+        """The answer for ``key``, once a call has carried it."""
+        if key in self._waiting:
+            raise ValueError("this key is already waiting for an answer")
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._waiting[key] = (value, future)
         if not self._asking:
             self._asking = True
             self._group.create_task(self._ask())
         return future
 
     async def _ask(self) -> None:
-        asked: dict[bytes, asyncio.Future[StudySummaryView | None]] = {}
+        asked: dict[Key, tuple[Value, asyncio.Future[Answer]]] = {}
         try:
             while self._waiting:
-                # Studies that the scan found in the same moment go in the same request.
+                # What the other tasks submit in this same moment goes in the same call.
                 await asyncio.sleep(0)
-                tags = list(self._waiting)[:LOOKUP_TAGS]
-                asked = {tag: self._waiting.pop(tag) for tag in tags}
-                ask = functools.partial(self._api.lookup_studies, tags)
-                found = await retrying(self._policy, ask)
-                by_tag = {summary.uid_tag: summary for summary in found}
-                for tag, future in asked.items():
-                    if not future.done():  # its study may have been cancelled meanwhile
-                        future.set_result(by_tag.get(tag))
+                keys = list(self._waiting)[: self._max_items]
+                asked = {key: self._waiting.pop(key) for key in keys}
+                answers = await self._ask_for([(key, value) for key, (value, _) in asked.items()])
+                for key, (_, future) in asked.items():
+                    if not future.done():  # its task may have been cancelled meanwhile
+                        future.set_result(answers[key])
                 asked = {}
         except BaseException:
-            _abandon([*asked.values(), *self._waiting.values()])
+            _abandon([future for _, future in (*asked.values(), *self._waiting.values())])
             self._waiting.clear()
             raise
         finally:
             self._asking = False
+
+
+def lookups(
+    api: ApiClient, group: asyncio.TaskGroup, policy: RetryPolicy
+) -> Coalesced[bytes, None, StudySummaryView | None]:
+    """Which of the account's studies holds a UID tag (None: no study yet), many per call."""
+
+    async def ask(items: list[tuple[bytes, None]]) -> dict[bytes, StudySummaryView | None]:
+        tags = [tag for tag, _ in items]
+        found = await retrying(policy, functools.partial(api.lookup_studies, tags))
+        by_tag = {summary.uid_tag: summary for summary in found}
+        return {tag: by_tag.get(tag) for tag in tags}
+
+    return Coalesced(group, ask, max_items=LOOKUP_TAGS)
+
+
+def commits(
+    api: ApiClient, group: asyncio.TaskGroup, policy: RetryPolicy
+) -> Coalesced[str, dict[str, Any], CommitOutcomeView]:
+    """Study commits, many per call; each study is committed (or refused) on its own."""
+
+    async def ask(items: list[tuple[str, dict[str, Any]]]) -> dict[str, CommitOutcomeView]:
+        # A retried commit is answered as done (server/domain/studies/services.py), so the
+        # whole call can be retried.
+        outcomes = await retrying(policy, functools.partial(api.commit_studies, items))
+        return {outcome.study_id: outcome for outcome in outcomes}
+
+    return Coalesced(group, ask, max_items=MAX_COMMITS)
 
 
 class Batches(Generic[Item, Result]):

@@ -18,12 +18,12 @@ import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Final, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar
 
 import msgspec
 
 from securepacs.client.api import ApiError, b64
-from securepacs.client.coalescing import Batches, Lookups
+from securepacs.client.coalescing import Batches, Coalesced, commits, lookups
 from securepacs.client.dicom import StudyAttributes, merge_attributes, scan_folder
 from securepacs.client.download import Downloader
 from securepacs.client.journal import Journal, JournalFile, JournalStudy
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-    from securepacs.client.api import ApiClient
+    from securepacs.client.api import ApiClient, CommitOutcomeView, StudySummaryView
     from securepacs.client.dicom import Instance, ScanProgress, ScanReport
     from securepacs.crypto import AccountKeys, ManifestEntry, StudyKey
 
@@ -172,7 +172,8 @@ class Uploader:
 
     # Made for each folder inside its task group (client/coalescing.py).
     _batches: Batches[_Member, ManifestEntry]
-    _lookups: Lookups
+    _lookups: Coalesced[bytes, None, StudySummaryView | None]
+    _commits: Coalesced[str, dict[str, Any], CommitOutcomeView]
 
     def __init__(
         self,
@@ -260,7 +261,8 @@ class Uploader:
                     max_bytes=PART_BYTES,
                     before_send=journal.save,
                 )
-                self._lookups = Lookups(self.api, group, policy)
+                self._lookups = lookups(self.api, group, policy)
+                self._commits = commits(self.api, group, policy)
                 # Not on a sealing thread: the scan runs for as long as the upload does.
                 scanning = group.create_task(
                     asyncio.to_thread(scan) if _threaded() else _offload(scan)
@@ -445,7 +447,7 @@ class _StudyRun:
 
     async def _prepare(self, tag: bytes) -> tuple[StudySeal, tuple[ManifestEntry, ...], int]:
         api, keys, policy = self.uploader.api, self.uploader.keys, self.policy
-        summary = await self.uploader._lookups.find(tag)
+        summary = await self.uploader._lookups.submit(tag, None)
         pending = self.journal.study(tag)
         if summary is not None:
             study_id = bytes.fromhex(summary.study_id)
@@ -529,6 +531,9 @@ class _StudyRun:
         if self._stored_attributes is not None:
             attributes = merge_attributes(self._stored_attributes, attributes)
         if not todo:
+            if journal.study(tag) is not None:
+                # An earlier run committed it but was stopped before it could say so.
+                journal.finish(tag)
             self.outcome = StudyOutcome(
                 study_id=seal.study_id.hex(),
                 attributes=attributes,
@@ -584,19 +589,25 @@ class _StudyRun:
             "manifest_version": version,
             "blob_ids": [entry.file_id.hex() for entry in all_entries],
         }
+        # Studies that finish together (a folder of many small ones) share a request.
         try:
-            await retrying(policy, lambda: uploader.api.commit_study(seal.study_id.hex(), body))
+            outcome = await uploader._commits.submit(seal.study_id.hex(), body)
         except ApiError as error:
+            code: str | None = error.code
+            detail: str | None = error.detail
+        else:
+            code, detail = outcome.code, outcome.detail
+        if code is not None:
             pending = journal.study(tag)
-            if error.code == "upload_incomplete" and pending is not None:
+            if code == "upload_incomplete" and pending is not None:
                 # The server lost files the journal believed sent; send them again next run.
                 for instance in todo:
                     pending.files[instance.path].entry = None
                 journal.save()
             raise UploadError(
-                f"The study could not be saved: {error.detail} Running the same upload again "
+                f"The study could not be saved: {detail} Running the same upload again "
                 "resumes where it stopped."
-            ) from None
+            )
         journal.finish(tag)
         if options.verify:
             uploader._update(force=True, phase="verifying")

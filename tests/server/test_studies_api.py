@@ -141,6 +141,49 @@ async def test_a_commit_is_all_or_nothing(
     assert (await client.put(f"/api/v1/studies/{'0f' * 16}", json=stale)).status_code == 409
 
 
+async def test_a_batch_commit_commits_each_study_on_its_own(
+    client: AsyncTestClient[Litestar], settings: Settings
+) -> None:
+    await _me(client, settings)
+    blobs = ["a1" * 16, "a2" * 16, "a3" * 16]
+    for blob_id in blobs:
+        await client.put(
+            f"/api/v1/blobs/{blob_id}", content=blob_id.encode(), headers=_digest(blob_id.encode())
+        )
+
+    def commit(study_id: str, tag: bytes, blob_ids: list[str]) -> dict[str, Any]:
+        return {
+            "study_id": study_id,
+            "uid_tag": base64.b64encode(tag * 32).decode(),
+            "wrapped_key": base64.b64encode(b"k").decode(),
+            "metadata": base64.b64encode(b"m").decode(),
+            "manifest": base64.b64encode(b"f").decode(),
+            "manifest_version": 1,
+            "blob_ids": blob_ids,
+        }
+
+    commits = [
+        commit("0a" * 16, b"a", [blobs[0]]),
+        commit("0b" * 16, b"b", [blobs[1], "ff" * 16]),  # a blob that never arrived
+        commit("0c" * 16, b"c", [blobs[2]]),
+        commit("0d" * 16, b"a", [blobs[1]]),  # the UID tag of the first study
+    ]
+    answer = await client.post("/api/v1/studies/commits", json={"commits": commits})
+    assert answer.status_code == 200
+    assert [(r["study_id"], r["code"]) for r in answer.json()["results"]] == [
+        ("0a" * 16, None),
+        ("0b" * 16, "upload_incomplete"),
+        ("0c" * 16, None),
+        ("0d" * 16, "duplicate_study"),
+    ]
+    listed = (await client.get("/api/v1/studies/")).json()["studies"]
+    assert sorted(s["study_id"] for s in listed) == ["0a" * 16, "0c" * 16]
+    retried = await client.post("/api/v1/studies/commits", json={"commits": commits[:1]})
+    assert retried.json()["results"] == [{"study_id": "0a" * 16, "code": None, "detail": None}]
+    too_many = await client.post("/api/v1/studies/commits", json={"commits": [commits[2]] * 101})
+    assert too_many.status_code in {400, 422}
+
+
 def _folder(tmp_path: Path, *names: str) -> Path:
     folder = tmp_path / "in"
     folder.mkdir(exist_ok=True)

@@ -25,6 +25,8 @@ from securepacs.server.domain.studies.schemas import (
     BatchItem,
     BatchResult,
     BlobStatus,
+    CommitBatch,
+    CommitOutcomes,
     CommitRequest,
     CreateBlobRequest,
     LookupRequest,
@@ -241,6 +243,13 @@ class StudyController(Controller):
     ) -> StudyDetail:
         """Make the study (or its next manifest version) visible, all or nothing."""
         return await studies.commit(me.account, study_id, data)
+
+    @post("/commits", status_code=200, request_max_body_size=64 * 1024 * 1024)
+    async def commit_many(
+        self, data: JSONBody[CommitBatch], studies: Service, me: Me
+    ) -> CommitOutcomes:
+        """Commit up to 100 studies, each all or nothing on its own; one outcome per study."""
+        return await studies.commit_many(me.account, data.commits)
 
     @get("/{study_id:str}")
     async def detail(

@@ -15,6 +15,10 @@ __all__ = (
     "BatchItem",
     "BatchResult",
     "BlobStatus",
+    "CommitBatch",
+    "CommitItem",
+    "CommitOutcome",
+    "CommitOutcomes",
     "CommitRequest",
     "CreateBlobRequest",
     "LookupRequest",
@@ -32,6 +36,7 @@ Tag = Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
 # A manifest entry is under 200 bytes sealed; this leaves room for the envelope and signature.
 MAX_MANIFEST_BYTES: Final = 256 * MAX_MANIFEST_ENTRIES
 MAX_BLOB_BYTES: Final = 1 << 40
+MAX_COMMITS: Final = 100
 
 
 class _Wire(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -79,6 +84,32 @@ class CommitRequest(_Wire, frozen=True):
     manifest: Annotated[bytes, msgspec.Meta(min_length=1, max_length=MAX_MANIFEST_BYTES)]
     manifest_version: Annotated[int, msgspec.Meta(ge=1, le=2**32 - 1)]
     blob_ids: Annotated[list[HexId], msgspec.Meta(min_length=1, max_length=MAX_MANIFEST_ENTRIES)]
+
+
+class CommitItem(CommitRequest, frozen=True):
+    """One study of a batch commit: the commit request and the study it is for."""
+
+    study_id: HexId
+
+
+class CommitBatch(_Wire, frozen=True):
+    """Commit many studies in one request; each is all or nothing on its own."""
+
+    commits: Annotated[list[CommitItem], msgspec.Meta(min_length=1, max_length=MAX_COMMITS)]
+
+
+class CommitOutcome(_Wire, frozen=True):
+    """What became of one study of a batch: ``code`` is None when it was committed."""
+
+    study_id: str
+    code: str | None = None
+    detail: str | None = None
+
+
+class CommitOutcomes(_Wire, frozen=True):
+    """One outcome per study of the batch, in the order they were sent."""
+
+    results: list[CommitOutcome]
 
 
 class StudySummary(_Wire, frozen=True):
