@@ -102,8 +102,9 @@ class ProgressLine:
 
 async def cmd_upload(s: _Session, a: argparse.Namespace) -> None:
     """Upload a folder (or resume an interrupted upload of it)."""
-    # Started first: the child imports pydicom while the password is being hashed.
-    scan_process = ScanProcess.start()
+    # Started first: the child imports pydicom and scans while the password is being hashed.
+    folder = Path(a.folder)
+    scan_process = ScanProcess.start(folder) if folder.is_dir() else None
     try:
         unlocked = await s.unlock()
         line = ProgressLine()
@@ -120,7 +121,7 @@ async def cmd_upload(s: _Session, a: argparse.Namespace) -> None:
             jobs=a.jobs,
             verify=a.verify,
         )
-        result = await uploader.upload_folder(Path(a.folder), options)
+        result = await uploader.upload_folder(folder, options)
     except (UploadError, ScanFailed) as error:
         raise StudyCommandError(str(error)) from None
     finally:

@@ -2,11 +2,12 @@
 
 Reading DICOM headers is pure Python: in the uploading process it competes for the
 interpreter lock with sealing and sending, and the scan, which every study waits for, slows
-to a crawl. A child process has a lock of its own. It is started before the account is
-unlocked, so its imports overlap with the password hashing, and waits for the folder on its
-standard input. It reports each file as a length-prefixed msgpack frame on its standard output;
-the parent relays the frames to the same callbacks :func:`scan_folder` takes. The browser
-worker scans in-process and does not use this module.
+to a crawl. A child process has a lock of its own. It is started, with the folder on its
+standard input, before the account is unlocked: its imports and the first part of the scan
+overlap with the password hashing. It reports each file as a length-prefixed msgpack frame on
+its standard output, which a thread of the parent collects as it comes; the upload then replays
+them to the same callbacks :func:`scan_folder` takes. The browser worker scans in-process and
+does not use this module.
 
 Run as ``python -m securepacs.client.scan_process`` (the parent does that).
 """
@@ -15,8 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
 
@@ -88,14 +91,25 @@ def decode_frame(stream: IO[bytes]) -> Message | None:
 
 
 class ScanProcess:
-    """A child process that scans one folder; start it early, then call :meth:`scan`."""
+    """A child process scanning one folder from the moment it starts; :meth:`scan` relays it."""
 
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], folder: Path) -> None:
         self._process = process
+        self.folder = folder
+        self._frames: queue.SimpleQueue[Message | ScanFailed | None] = queue.SimpleQueue()
+        stdin = process.stdin
+        if stdin is not None:
+            try:
+                # Hex of the path's bytes: any name the file system allows, newlines included.
+                stdin.write(os.fsencode(folder).hex().encode("ascii") + b"\n")
+                stdin.close()
+            except OSError:
+                pass  # it died already; the reader sees its output end
+        threading.Thread(target=self._collect, name="securepacs-scan", daemon=True).start()
 
     @classmethod
-    def start(cls) -> ScanProcess | None:
-        """Start the child; None where no child can be started (then scan in-process)."""
+    def start(cls, folder: Path) -> ScanProcess | None:
+        """Start scanning ``folder``; None where no child can be started (scan in-process)."""
         try:
             process = subprocess.Popen(
                 [sys.executable, "-m", "securepacs.client.scan_process"],
@@ -104,7 +118,21 @@ class ScanProcess:
             )
         except OSError:
             return None
-        return cls(process)
+        return cls(process, folder)
+
+    def _collect(self) -> None:
+        stdout = self._process.stdout
+        if stdout is None:
+            self._frames.put(None)
+            return
+        try:
+            while (message := decode_frame(stdout)) is not None:
+                self._frames.put(message)
+        except ScanFailed as error:
+            self._frames.put(error)
+        except (OSError, ValueError):
+            pass  # closed under us: the upload is over
+        self._frames.put(None)
 
     def scan(
         self,
@@ -116,19 +144,15 @@ class ScanProcess:
         """What :func:`scan_folder` returns, and the same callbacks, from the child.
 
         Raises:
+            ValueError: the child was started for another folder.
             ScanFailed: the child died or could not read the folder.
         """
-        stdin, stdout = self._process.stdin, self._process.stdout
-        if stdin is None or stdout is None:
-            raise RuntimeError("the scan process was started without pipes")
-        try:
-            # Hex of the path's bytes: any name the file system allows, newlines included.
-            stdin.write(os.fsencode(folder).hex().encode("ascii") + b"\n")
-            stdin.close()
-        except OSError:
-            pass  # it died already; its exit status tells below
-        while (message := decode_frame(stdout)) is not None:
+        if folder != self.folder:
+            raise ValueError("this scan process was started for another folder")
+        while (message := self._frames.get()) is not None:
             match message:
+                case ScanFailed():
+                    raise message
                 case _Found(instance, attributes):
                     if on_instance is not None:
                         on_instance(instance, attributes)

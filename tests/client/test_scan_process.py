@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-def _started() -> ScanProcess:
-    process = ScanProcess.start()
+def _started(folder: Path) -> ScanProcess:
+    process = ScanProcess.start(folder)
     assert process is not None, "python -m securepacs.client.scan_process could not start"
     return process
 
@@ -49,7 +49,7 @@ def test_child_reports_what_the_in_process_scan_reports(library: Path) -> None:
     )
     progress: list[ScanProgress] = []
     found: list[tuple[Instance, StudyAttributes]] = []
-    scanner = _started()
+    scanner = _started(library)
     try:
         report = scanner.scan(
             library, progress.append, on_instance=lambda i, a: found.append((i, a))
@@ -66,8 +66,10 @@ def test_any_folder_name_reaches_the_child(tmp_path: Path) -> None:
     folder = tmp_path / "Patient Ü\nline two"
     folder.mkdir()
     shutil.copyfile(str(get_testdata_file("CT_small.dcm")), folder / "ct.dcm")
-    scanner = _started()
+    scanner = _started(folder)
     try:
+        with pytest.raises(ValueError, match="another folder"):
+            scanner.scan(folder.parent)
         report = scanner.scan(folder)
     finally:
         scanner.close()
@@ -78,24 +80,18 @@ def test_any_folder_name_reaches_the_child(tmp_path: Path) -> None:
 
 
 def test_a_child_that_dies_is_reported_with_what_to_do(library: Path) -> None:
-    scanner = _started()
-    calls = 0
-
-    def kill_after_first(_: ScanProgress) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            scanner._process.send_signal(signal.SIGKILL)
-
+    scanner = _started(library)
+    # Long before it has imported pydicom, let alone scanned anything.
+    scanner._process.send_signal(signal.SIGKILL)
     try:
         with pytest.raises(ScanFailed, match=r"stopped unexpectedly.*Run the upload again"):
-            scanner.scan(library, kill_after_first)
+            scanner.scan(library)
     finally:
         scanner.close()
 
 
-def test_close_before_a_scan_stops_the_child() -> None:
-    scanner = _started()
+def test_close_stops_the_child_whatever_it_is_doing(library: Path) -> None:
+    scanner = _started(library)
     scanner.close()
     assert scanner._process.returncode is not None
 
