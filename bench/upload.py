@@ -69,7 +69,7 @@ if TYPE_CHECKING:
     from accounts import Server
 
     from securepacs.client.api import ApiClient, StatsView
-    from securepacs.client.dicom import Instance
+    from securepacs.client.scanned import Instance
 
 EMAIL: Final = "bench-upload@example.org"
 # A throwaway account on a throwaway server; the CLI reads it from standard input.
@@ -318,7 +318,7 @@ async def encrypted_pipeline(server: Server, folder: Path, email: str) -> Run:
         await flows.confirm(token)
         unlocked = await flows.login(email, PASSWORD)
         started = time.perf_counter()
-        result = await Uploader(flows.api, unlocked.keys).upload_folder(
+        result = await Uploader(flows.api, unlocked.keys, scanner=scan_folder).upload_folder(
             folder, UploadOptions(jobs=JOBS)
         )
         seconds = time.perf_counter() - started

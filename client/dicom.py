@@ -15,26 +15,24 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-import msgspec
 import pydicom
 from pydicom.errors import InvalidDicomError
+
+from securepacs.client.scanned import (
+    Instance,
+    ScanProgress,
+    ScanReport,
+    StudyAttributes,
+    StudyScan,
+    merge_attributes,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from pydicom.dataset import Dataset
 
-__all__ = (
-    "Instance",
-    "ScanProgress",
-    "ScanReport",
-    "StudyAttributes",
-    "StudyScan",
-    "derived_uid",
-    "merge_attributes",
-    "read_instance",
-    "scan_folder",
-)
+__all__ = ("derived_uid", "read_instance", "scan_folder")
 
 DICOMDIR_SOP_CLASS: Final = "1.2.840.10008.1.3.10"
 # The UIDs that place an instance in a study; a file lacking some gets them derived (below).
@@ -42,76 +40,6 @@ _REQUIRED: Final = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 # A file without a preamble is taken as DICOM only if it parses into this many known elements:
 # forced parsing of arbitrary bytes seldom yields even one.
 _BARE_DATASET_MIN_ELEMENTS: Final = 3
-
-
-class StudyAttributes(msgspec.Struct, frozen=True, kw_only=True):
-    """The worklist fields of one study (plaintext: it exists only on the client)."""
-
-    study_instance_uid: str
-    patient_name: str = ""
-    patient_id: str = ""
-    patient_sex: str = ""
-    accession_number: str = ""
-    referring_physician: str = ""
-    study_date: str = ""
-    study_time: str = ""
-    study_description: str = ""
-    modalities: tuple[str, ...] = ()
-
-
-class Instance(msgspec.Struct, frozen=True, kw_only=True):
-    """One readable DICOM file."""
-
-    path: str
-    size: int
-    study_instance_uid: str
-    series_instance_uid: str
-    sop_instance_uid: str
-    modality: str
-    transfer_syntax: str
-    # True when the file lacks a study, series or instance UID and ours stand in (derived_uid).
-    derived_uids: bool = False
-
-
-class StudyScan(msgspec.Struct, kw_only=True):
-    """A study found on disk: its attributes and its instances grouped by series."""
-
-    attributes: StudyAttributes
-    series: dict[str, list[Instance]]
-
-    @property
-    def instance_count(self) -> int:
-        """How many files the study has."""
-        return sum(len(instances) for instances in self.series.values())
-
-
-class ScanProgress(msgspec.Struct, frozen=True, kw_only=True):
-    """The counts the upload panel shows while scanning."""
-
-    found: int
-    parsed: int
-    unsupported: int
-    broken: int
-
-
-class ScanReport(msgspec.Struct, kw_only=True):
-    """Everything a scan found."""
-
-    studies: dict[str, StudyScan]
-    found: int = 0
-    parsed: int = 0
-    unsupported: list[str] = msgspec.field(default_factory=list)
-    broken: list[tuple[str, str]] = msgspec.field(default_factory=list)
-    indexes: list[str] = msgspec.field(default_factory=list)
-
-    def progress(self) -> ScanProgress:
-        """The current counts."""
-        return ScanProgress(
-            found=self.found,
-            parsed=self.parsed,
-            unsupported=len(self.unsupported),
-            broken=len(self.broken),
-        )
 
 
 def _text(dataset: Dataset, keyword: str) -> str:
@@ -246,22 +174,6 @@ def _has_preamble(path: Path) -> bool:
     with path.open("rb") as handle:
         handle.seek(128)
         return handle.read(4) == b"DICM"
-
-
-def merge_attributes(first: StudyAttributes, more: StudyAttributes) -> StudyAttributes:
-    """One study seen twice (two files, or stored and scanned): first values win, modalities add.
-
-    Instances of one study repeat its attributes; where the first lacks a value, the other's
-    is kept.
-    """
-    fields = {
-        field: getattr(first, field) or getattr(more, field)
-        for field in StudyAttributes.__struct_fields__
-        if field != "modalities"
-    }
-    return StudyAttributes(
-        **fields, modalities=tuple(sorted(set(first.modalities) | set(more.modalities)))
-    )
 
 
 def scan_folder(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from securepacs.client.dicom import StudyAttributes
+from securepacs.client.scanned import StudyAttributes
 from securepacs.client.sealing import StudyMetadata, decode_metadata
 from securepacs.crypto import CryptoError, StudyKey, open_metadata, unwrap_study_key
 

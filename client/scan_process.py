@@ -9,7 +9,7 @@ its standard output, which a thread of the parent collects as it comes; the uplo
 them to the same callbacks :func:`scan_folder` takes. The browser worker scans in-process and
 does not use this module.
 
-Run as ``python -m securepacs.client.scan_process`` (the parent does that).
+The child is ``python -m securepacs.client.scan_worker``; this side never imports pydicom.
 """
 
 from __future__ import annotations
@@ -20,23 +20,27 @@ import queue
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
 
 import msgspec
 
-from securepacs.client.dicom import (
-    Instance,
-    ScanProgress,
-    ScanReport,
-    StudyAttributes,
-    scan_folder,
-)
+from securepacs.client.scanned import Instance, ScanProgress, ScanReport, StudyAttributes
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
-__all__ = ("ScanFailed", "ScanProcess", "decode_frame", "encode_frame")
+__all__ = (
+    "Done",
+    "Failed",
+    "Found",
+    "Message",
+    "Progress",
+    "ScanFailed",
+    "ScanProcess",
+    "decode_frame",
+    "encode_frame",
+)
 
 _LENGTH: Final = 4
 
@@ -45,24 +49,32 @@ class ScanFailed(Exception):
     """The child stopped before it finished the scan; the message says what to do."""
 
 
-class _Found(msgspec.Struct, tag="found", array_like=True):
+class Found(msgspec.Struct, tag="found", array_like=True):
+    """A readable file (``on_instance``)."""
+
     instance: Instance
     attributes: StudyAttributes
 
 
-class _Progress(msgspec.Struct, tag="progress", array_like=True):
+class Progress(msgspec.Struct, tag="progress", array_like=True):
+    """The counts after one more file (``on_progress``)."""
+
     progress: ScanProgress
 
 
-class _Done(msgspec.Struct, tag="done", array_like=True):
+class Done(msgspec.Struct, tag="done", array_like=True):
+    """The whole report; the last frame of a scan."""
+
     report: ScanReport
 
 
-class _Failed(msgspec.Struct, tag="failed", array_like=True):
+class Failed(msgspec.Struct, tag="failed", array_like=True):
+    """The folder could not be read; the last frame of a scan."""
+
     reason: str
 
 
-Message = _Found | _Progress | _Done | _Failed
+Message = Found | Progress | Done | Failed
 _ENCODER: Final = msgspec.msgpack.Encoder()
 _DECODER: Final = msgspec.msgpack.Decoder(Message)
 
@@ -112,7 +124,7 @@ class ScanProcess:
         """Start scanning ``folder``; None where no child can be started (scan in-process)."""
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", "securepacs.client.scan_process"],
+                [sys.executable, "-m", "securepacs.client.scan_worker"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
             )
@@ -153,15 +165,15 @@ class ScanProcess:
             match message:
                 case ScanFailed():
                     raise message
-                case _Found(instance, attributes):
+                case Found(instance, attributes):
                     if on_instance is not None:
                         on_instance(instance, attributes)
-                case _Progress(progress):
+                case Progress(progress):
                     if on_progress is not None:
                         on_progress(progress)
-                case _Done(report):
+                case Done(report):
                     return report
-                case _Failed(reason):
+                case Failed(reason):
                     raise ScanFailed(f"The folder could not be scanned: {reason}")
         status = self._process.wait()
         raise ScanFailed(
@@ -178,36 +190,3 @@ class ScanProcess:
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
-
-
-def _child() -> int:
-    line = sys.stdin.buffer.readline().strip()
-    if not line:
-        return 0  # the parent went away before it had a folder for us
-    folder = Path(os.fsdecode(bytes.fromhex(line.decode("ascii"))))
-    out = sys.stdout.buffer
-
-    def send(message: Message) -> None:
-        out.write(encode_frame(message))
-        out.flush()  # the parent starts sending a file as soon as it hears of it
-
-    try:
-        report = scan_folder(
-            folder,
-            lambda progress: send(_Progress(progress)),
-            on_instance=lambda instance, attributes: send(_Found(instance, attributes)),
-        )
-    except OSError as error:
-        send(_Failed(f"{error.strerror or error} ({error.filename or folder})"))
-        return 1
-    send(_Done(report))
-    return 0
-
-
-if __name__ == "__main__":
-    try:
-        sys.exit(_child())
-    except BrokenPipeError:
-        # The parent stopped listening (the upload was interrupted); nothing left to flush.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(1)

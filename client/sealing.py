@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Final
 
 import msgspec
 
-from securepacs.client.dicom import StudyAttributes
+from securepacs.client.scanned import StudyAttributes
 from securepacs.crypto import (
     ManifestEntry,
     StreamSealer,
@@ -30,7 +30,7 @@ from securepacs.crypto.stream import CHUNK_LOG2_DEFAULT
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from securepacs.client.dicom import Instance, StudyScan
+    from securepacs.client.scanned import Instance, StudyScan
     from securepacs.crypto import AccountKeys
 
 __all__ = ("SealedInstance", "StudyMetadata", "StudySeal", "decode_metadata", "encode_metadata")

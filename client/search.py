@@ -18,7 +18,7 @@ import msgspec
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from securepacs.client.dicom import StudyAttributes
+    from securepacs.client.scanned import StudyAttributes
 
 __all__ = (
     "DATE_PRESETS",

@@ -24,10 +24,10 @@ import msgspec
 
 from securepacs.client.api import ApiError, b64
 from securepacs.client.coalescing import Batches, Coalesced, commits, lookups
-from securepacs.client.dicom import StudyAttributes, merge_attributes, scan_folder
 from securepacs.client.download import Downloader
 from securepacs.client.journal import Journal, JournalFile, JournalStudy
 from securepacs.client.retry import RetryPolicy, retrying
+from securepacs.client.scanned import StudyAttributes, merge_attributes
 from securepacs.client.sealing import SealedInstance, StudySeal
 from securepacs.client.tasks import first_error
 from securepacs.crypto import (
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from securepacs.client.api import ApiClient, CommitOutcomeView, StudySummaryView
-    from securepacs.client.dicom import Instance, ScanProgress, ScanReport
+    from securepacs.client.scanned import Instance, ScanProgress, ScanReport
     from securepacs.crypto import AccountKeys, ManifestEntry, StudyKey
 
 __all__ = (
@@ -67,7 +67,7 @@ Phase = Literal["scanning", "uploading", "committing", "verifying", "finished"]
 
 
 class Scanner(Protocol):
-    """What scans the folder: :func:`scan_folder`, or the CLI's child process."""
+    """What scans the folder: ``dicom.scan_folder`` in this process, or the CLI's child."""
 
     def __call__(
         self,
@@ -181,8 +181,8 @@ class Uploader:
         keys: AccountKeys,
         *,
         journal_dir: Path | None = None,
+        scanner: Scanner,
         on_progress: Callable[[UploadProgress], None] | None = None,
-        scanner: Scanner = scan_folder,
     ) -> None:
         self.api = api
         self.scanner = scanner

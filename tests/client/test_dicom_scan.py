@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydicom.data import get_testdata_file
 
-from securepacs.client.dicom import ScanProgress, read_instance, scan_folder
+from securepacs.client.dicom import read_instance, scan_folder
+
+if TYPE_CHECKING:
+    from securepacs.client.scanned import ScanProgress
 
 
 def test_scan_classifies_every_file_and_reports_progress(library: Path) -> None:

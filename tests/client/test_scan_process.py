@@ -12,24 +12,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydicom.data import get_testdata_file
 
-from securepacs.client.dicom import (
-    Instance,
-    ScanProgress,
-    ScanReport,
-    StudyAttributes,
-    scan_folder,
-)
+from securepacs.client.dicom import scan_folder
 from securepacs.client.scan_process import (
+    Done,
+    Failed,
+    Found,
     Message,
+    Progress,
     ScanFailed,
     ScanProcess,
-    _Done,
-    _Failed,
-    _Found,
-    _Progress,
     decode_frame,
     encode_frame,
 )
+from securepacs.client.scanned import Instance, ScanProgress, ScanReport, StudyAttributes
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -37,7 +32,7 @@ if TYPE_CHECKING:
 
 def _started(folder: Path) -> ScanProcess:
     process = ScanProcess.start(folder)
-    assert process is not None, "python -m securepacs.client.scan_process could not start"
+    assert process is not None, "python -m securepacs.client.scan_worker could not start"
     return process
 
 
@@ -124,10 +119,10 @@ _progress = st.builds(
     broken=st.integers(0, 10**6),
 )
 _messages: st.SearchStrategy[Message] = st.one_of(
-    st.builds(_Found, _instances, _attributes),
-    st.builds(_Progress, _progress),
-    st.builds(_Done, st.builds(ScanReport, studies=st.just({}), found=st.integers(0, 99))),
-    st.builds(_Failed, _text),
+    st.builds(Found, _instances, _attributes),
+    st.builds(Progress, _progress),
+    st.builds(Done, st.builds(ScanReport, studies=st.just({}), found=st.integers(0, 99))),
+    st.builds(Failed, _text),
 )
 
 

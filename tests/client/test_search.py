@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from securepacs.client.dicom import StudyAttributes
+from securepacs.client.scanned import StudyAttributes
 from securepacs.client.search import (
     DATE_PRESETS,
     StudyFilter,

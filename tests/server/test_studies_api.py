@@ -17,6 +17,7 @@ from pydicom.data import get_testdata_file
 from sqlalchemy import update
 
 from securepacs.client.api import ApiClient, ApiError
+from securepacs.client.dicom import scan_folder
 from securepacs.client.download import Downloader, IntegrityError, VersionMemory
 from securepacs.client.library import load_rows
 from securepacs.client.transport import TransportFailure, TransportResponse
@@ -207,7 +208,7 @@ async def test_the_storage_limit_is_enforced_and_deleting_frees_space(
         small.headers["X-SecurePACS-CSRF"] = "1"
         person = await _me(small, settings, "lim")
         api = ApiClient(InProcessTransport(small))
-        uploader = Uploader(api, person.new.keys)
+        uploader = Uploader(api, person.new.keys, scanner=scan_folder)
         await uploader.upload_folder(_folder(tmp_path, "CT_small.dcm"), UploadOptions())
         full = await small.post(f"/api/v1/blobs/{'ee' * 16}", json={"size": 1_020_000})
         assert full.status_code == 413
@@ -268,7 +269,7 @@ async def test_an_old_manifest_is_refused_naming_the_study(
 ) -> None:
     person = await _me(client, settings)
     api = ApiClient(InProcessTransport(client))
-    uploader = Uploader(api, person.new.keys)
+    uploader = Uploader(api, person.new.keys, scanner=scan_folder)
     dataset = pydicom.dcmread(str(get_testdata_file("CT_small.dcm")))
     first, second = tmp_path / "one", tmp_path / "two"
     first.mkdir()
@@ -345,16 +346,16 @@ async def test_a_killed_upload_resumes_without_sending_parts_again(
     folder = _folder(tmp_path, *names)
     journal = tmp_path / "journal"
     flaky = _Flaky(InProcessTransport(client), budget=1)
-    broken = Uploader(ApiClient(flaky), person.new.keys, journal_dir=journal)
+    broken = Uploader(ApiClient(flaky), person.new.keys, journal_dir=journal, scanner=scan_folder)
     with pytest.raises(TransportFailure):
         await broken.upload_folder(folder, UploadOptions(jobs=1, retry_attempts=1))
     api = ApiClient(InProcessTransport(client))
     assert (await api.list_studies()) == [] or len(await api.list_studies()) < len(names)
     assert list(journal.glob("*.json")), "the journal remembers the interrupted upload"
     resumed = _Flaky(InProcessTransport(client), budget=1000)
-    result = await Uploader(ApiClient(resumed), person.new.keys, journal_dir=journal).upload_folder(
-        folder, UploadOptions()
-    )
+    result = await Uploader(
+        ApiClient(resumed), person.new.keys, journal_dir=journal, scanner=scan_folder
+    ).upload_folder(folder, UploadOptions())
     assert sum(o.uploaded + o.already_stored for o in result.studies) == len(names)
     sizes = [(folder / n).stat().st_size for n in names]
     assert resumed.sent_bytes < sum(sizes) - min(sizes), "files done before the cut are not resent"
@@ -374,7 +375,7 @@ async def test_another_account_sees_none_of_my_studies_or_blobs(
 ) -> None:
     owner = await _me(client, settings, "own")
     api = ApiClient(InProcessTransport(client))
-    await Uploader(api, owner.new.keys).upload_folder(
+    await Uploader(api, owner.new.keys, scanner=scan_folder).upload_folder(
         _folder(tmp_path, "CT_small.dcm"), UploadOptions()
     )
     study = (await api.list_studies())[0]

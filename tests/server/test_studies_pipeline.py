@@ -11,6 +11,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from securepacs.client.api import ApiClient
+from securepacs.client.dicom import scan_folder
 from securepacs.client.download import Downloader, IntegrityError, VersionMemory
 from securepacs.client.library import load_rows
 from securepacs.client.search import StudyFilter, search
@@ -67,7 +68,7 @@ def _tools(
     client: AsyncTestClient[Litestar], person: Person, tmp_path: Path
 ) -> tuple[ApiClient, Uploader, Downloader]:
     api = ApiClient(InProcessTransport(client))
-    uploader = Uploader(api, person.new.keys, journal_dir=tmp_path / "journal")
+    uploader = Uploader(api, person.new.keys, journal_dir=tmp_path / "journal", scanner=scan_folder)
     downloader = Downloader(api, person.new.keys, memory=VersionMemory(tmp_path / "seen.json"))
     return api, uploader, downloader
 

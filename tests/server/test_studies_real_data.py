@@ -20,7 +20,7 @@ from litestar.testing import AsyncTestClient
 from pydicom.data import get_testdata_file, get_testdata_files
 
 from securepacs.client.api import ApiClient
-from securepacs.client.dicom import read_instance
+from securepacs.client.dicom import read_instance, scan_folder
 from securepacs.client.download import Downloader
 from securepacs.client.library import load_rows
 from securepacs.client.search import StudyFilter, search
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from litestar import Litestar
 
-    from securepacs.client.dicom import StudyAttributes
+    from securepacs.client.scanned import StudyAttributes
     from securepacs.client.transport import TransportResponse
     from securepacs.server.settings import Settings
 
@@ -123,7 +123,9 @@ async def test_every_shipped_file_round_trips_and_is_found_by_each_field(
         shutil.copyfile(source, target)
         originals[target.name] = source.read_bytes()
     api = ApiClient(InProcessTransport(client))
-    result = await Uploader(api, person.new.keys).upload_folder(folder, UploadOptions(jobs=4))
+    result = await Uploader(api, person.new.keys, scanner=scan_folder).upload_folder(
+        folder, UploadOptions(jobs=4)
+    )
     assert result.progress.parsed == len(originals)
     assert result.broken == []
     rows, failed = await load_rows(api, person.new.keys)
@@ -222,7 +224,9 @@ async def test_canary_study_attributes_never_reach_the_server(
         await sign_in(client, settings, person)
         recording = _Recording(InProcessTransport(client))
         api = ApiClient(recording)
-        result = await Uploader(api, person.new.keys).upload_folder(folder, UploadOptions())
+        result = await Uploader(api, person.new.keys, scanner=scan_folder).upload_folder(
+            folder, UploadOptions()
+        )
         assert result.studies[0].uploaded == 3
         rows, _ = await load_rows(api, person.new.keys)
         assert rows[0].attributes.patient_id == CANARY["PatientID"]
