@@ -7,7 +7,7 @@ test files) it measures, one after the other:
 - *encrypted*: the real ``securepacs upload DIR`` CLI as a subprocess against a real
   ``securepacs serve`` subprocess (SQLite and the local blob store in a temporary folder); the
   wall time includes the CLI's start-up and its Argon2id unlock, as a user sees it; peak RSS is
-  the CLI process's own (``wait4``);
+  that of the CLI and its scan process together (sampled, and never below ``wait4``'s);
 - *encrypted pipeline*: the CLI's ``Uploader`` in process, for a fresh account (no start-up,
   no unlock);
 - *plain pipeline*: the same ``Uploader`` with the files' encryption taken out (each file goes
@@ -36,6 +36,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -187,8 +188,45 @@ class Measured:
     output: str
 
 
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and its descendants now (Linux /proc), in MB."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            todo += [int(child) for child in children]
+    return total / 1024
+
+
+class _TreeMemory:
+    """Samples the summed RSS of a process tree every 20 ms and keeps the largest."""
+
+    def __init__(self, pid: int) -> None:
+        self.peak_mb = 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, args=(pid,), daemon=True)
+        self._thread.start()
+
+    def _sample(self, pid: int) -> None:
+        while not self._done.wait(0.02):
+            self.peak_mb = max(self.peak_mb, _tree_rss_mb(pid))
+
+    def stop(self) -> float:
+        self._done.set()
+        self._thread.join()
+        return self.peak_mb
+
+
 def run_cli(server: Server, config: Path, *args: str, stdin: str = "") -> Measured:
-    """Run one CLI command to completion; its own peak RSS comes from ``wait4``."""
+    """Run one CLI command to completion, with the peak memory of the CLI and its children.
+
+    The peak is the larger of ``wait4``'s (the largest single process) and the sampled sum of
+    the CLI and its scan process: they are alive together, so the machine holds both.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("SECUREPACS_")}
     env["SECUREPACS_CONFIG_DIR"] = str(config)
     log = config.parent / "cli.log"
@@ -198,6 +236,7 @@ def run_cli(server: Server, config: Path, *args: str, stdin: str = "") -> Measur
         process = subprocess.Popen(
             command, env=env, stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT
         )
+        memory = _TreeMemory(process.pid)
         if process.stdin is not None:
             process.stdin.write(stdin.encode())
             process.stdin.close()
@@ -205,11 +244,12 @@ def run_cli(server: Server, config: Path, *args: str, stdin: str = "") -> Measur
         # so far, so an earlier, bigger command would mask this one.
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
+        sampled_mb = memory.stop()
     process.returncode = os.waitstatus_to_exitcode(status)
     text = log.read_text(errors="replace")
     if process.returncode != 0:
         raise RuntimeError(f"securepacs {args[0]} exited with {process.returncode}:\n{text}")
-    return Measured(seconds, usage.ru_maxrss / 1024, text)
+    return Measured(seconds, max(usage.ru_maxrss / 1024, sampled_mb), text)
 
 
 def sign_up(server: Server, config: Path, email: str = EMAIL) -> None:
@@ -508,7 +548,8 @@ async def bench(args: argparse.Namespace, scratch: Path) -> None:
         print(table([memory]))
         rss = memory.peak_rss_mb or 0.0
         verdict = "met" if rss < RSS_BAR_MB else "MISSED"
-        print(f"{'peak RSS of the CLI':34} {rss:6.0f} MB  (bar < {RSS_BAR_MB:.0f} MB: {verdict})")
+        label = "peak RSS, CLI + scan process"
+        print(f"{label:34} {rss:6.0f} MB  (bar < {RSS_BAR_MB:.0f} MB: {verdict})")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
