@@ -419,8 +419,21 @@ async def test_concurrent_retries_of_one_blob_are_stored_and_counted_once(
         *(client.post(f"/api/v1/blobs/{big}", json={"size": PART_SIZE + 1}) for _ in range(4))
     )
     assert [c.status_code for c in created] == [200] * 4
+    # The same batch sent four times at once: one stores it, the others find it stored.
+    items = [(f"{n:02x}" * 16, bytes([n]) * 300) for n in range(0xC0, 0xC8)]
+    batches = await asyncio.gather(
+        *(
+            client.post(
+                "/api/v1/blobs/batch",
+                content=_batch(*items),
+                headers={"content-type": "application/msgpack"},
+            )
+            for _ in range(4)
+        )
+    )
+    assert [b.status_code for b in batches] == [200] * 4
     stats = (await client.get("/api/v1/studies/stats")).json()
-    assert stats["used_bytes"] == len(data) + PART_SIZE + 1
+    assert stats["used_bytes"] == len(data) + PART_SIZE + 1 + 300 * len(items)
 
 
 def _batch(*items: tuple[str, bytes], sha: bytes | None = None) -> bytes:

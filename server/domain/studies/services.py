@@ -14,7 +14,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Final
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -319,19 +319,9 @@ class StudyService:
             await asyncio.gather(
                 *(self.ctx.blobs.put(part_key(ids[i], 0), item.data) for i, item in fresh)
             )
-            for i, item in fresh:
-                size = len(item.data)
-                self.db.add(
-                    Blob(
-                        id=ids[i],
-                        owner_id=account.id,
-                        size=size,
-                        part_size=PART_SIZE,
-                        state=BlobState.COMPLETE,
-                    )
-                )
-                self.db.add(BlobPart(blob_id=ids[i], number=0, size=size, sha256=digests[i]))
             try:
+                rows = [(ids[i], item, digests[i]) for i, item in fresh]
+                await self._insert_complete(account, rows)
                 await self.db.commit()
             except IntegrityError:
                 # A concurrent retry stored some of them: take the careful path one by one.
@@ -343,6 +333,35 @@ class StudyService:
             if ids[i] in known or not fresh:
                 await self.put_whole(account, ids[i], item.data, item.sha256)
         return BatchResult(stored=len(fresh), already_stored=len(items) - len(fresh))
+
+    async def _insert_complete(
+        self, account: Account, blobs: Sequence[tuple[str, BatchItem, bytes]]
+    ) -> None:
+        # Bulk inserts: for a batch of hundreds, building ORM objects cost more than the SQL.
+        now = utcnow()
+        await self.db.execute(
+            insert(Blob),
+            [
+                {
+                    "id": blob_id,
+                    "owner_id": account.id,
+                    "study_id": None,
+                    "size": len(item.data),
+                    "part_size": PART_SIZE,
+                    "state": BlobState.COMPLETE,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for blob_id, item, _ in blobs
+            ],
+        )
+        await self.db.execute(
+            insert(BlobPart),
+            [
+                {"blob_id": blob_id, "number": 0, "size": len(item.data), "sha256": digest}
+                for blob_id, item, digest in blobs
+            ],
+        )
 
     async def readable_blob(self, account: Account, blob_id: str) -> Blob:
         """A complete blob the account may read: its own, or one of a study it owns."""
