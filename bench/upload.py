@@ -76,7 +76,7 @@ EMAIL: Final = "bench-upload@example.org"
 # A throwaway account on a throwaway server; the CLI reads it from standard input.
 PASSWORD: Final = "correct horse battery staple upload bench"  # noqa: S105
 JOBS: Final = 4
-ROUNDS: Final = 2
+ROUNDS: Final = 3
 SLICES: Final = 400
 QUICK_SLICES: Final = 40
 LARGE_BYTES: Final = 2 * 1024**3
