@@ -7,7 +7,7 @@ test files) it measures, one after the other:
 - *encrypted*: the real ``securepacs upload DIR`` CLI as a subprocess against a real
   ``securepacs serve`` subprocess (SQLite and the local blob store in a temporary folder); the
   wall time includes the CLI's start-up and its Argon2id unlock, as a user sees it; peak RSS is
-  that of the CLI and its scan process together (sampled, and never below ``wait4``'s);
+  the sum of the CLI's and its scan process's own peaks (``VmHWM``; see ``_TreeMemory``);
 - *encrypted pipeline*: the CLI's ``Uploader`` in process, for a fresh account (no start-up,
   no unlock);
 - *plain pipeline*: the same ``Uploader`` with the files' encryption taken out (each file goes
@@ -188,45 +188,51 @@ class Measured:
     output: str
 
 
-def _tree_rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and its descendants now (Linux /proc), in MB."""
-    total, todo = 0, [pid]
+def _tree_peaks_kb(pid: int) -> dict[int, int]:
+    """Peak resident memory (VmHWM, Linux /proc) of ``pid`` and of each of its descendants."""
+    peaks: dict[int, int] = {}
+    todo = [pid]
     while todo:
         current = todo.pop()
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+                if line.startswith("VmHWM:"):
+                    peaks[current] = int(line.split()[1])
             children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
             todo += [int(child) for child in children]
-    return total / 1024
+    return peaks
 
 
 class _TreeMemory:
-    """Samples the summed RSS of a process tree every 20 ms and keeps the largest."""
+    """The peak memory of a process tree: each process's own peak, summed.
+
+    Not ``wait4``'s ``ru_maxrss``: Linux carries the peak of the memory a child was forked
+    from across ``exec``, so a CLI started by this (large) benchmark process would be charged
+    with the benchmark's own memory. ``VmHWM`` starts afresh at ``exec``. Each process's peak
+    is read every 20 ms (it only grows, so at most the last 20 ms of a process are missed), and
+    the peaks are added as if they had coincided, which can only overstate the total.
+    """
 
     def __init__(self, pid: int) -> None:
-        self.peak_mb = 0.0
+        self._peaks: dict[int, int] = {}
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._sample, args=(pid,), daemon=True)
         self._thread.start()
 
     def _sample(self, pid: int) -> None:
         while not self._done.wait(0.02):
-            self.peak_mb = max(self.peak_mb, _tree_rss_mb(pid))
+            for process, peak in _tree_peaks_kb(pid).items():
+                self._peaks[process] = max(self._peaks.get(process, 0), peak)
 
     def stop(self) -> float:
+        """Stop sampling; the summed peaks in MB."""
         self._done.set()
         self._thread.join()
-        return self.peak_mb
+        return sum(self._peaks.values()) / 1024
 
 
 def run_cli(server: Server, config: Path, *args: str, stdin: str = "") -> Measured:
-    """Run one CLI command to completion, with the peak memory of the CLI and its children.
-
-    The peak is the larger of ``wait4``'s (the largest single process) and the sampled sum of
-    the CLI and its scan process: they are alive together, so the machine holds both.
-    """
+    """Run one CLI command to completion, with the peak memory of the CLI and its scan process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SECUREPACS_")}
     env["SECUREPACS_CONFIG_DIR"] = str(config)
     log = config.parent / "cli.log"
@@ -240,16 +246,13 @@ def run_cli(server: Server, config: Path, *args: str, stdin: str = "") -> Measur
         if process.stdin is not None:
             process.stdin.write(stdin.encode())
             process.stdin.close()
-        # wait4 rather than RUSAGE_CHILDREN: the latter is the maximum over every child reaped
-        # so far, so an earlier, bigger command would mask this one.
-        _, status, usage = os.wait4(process.pid, 0)
+        status = process.wait()
         seconds = time.perf_counter() - started
-        sampled_mb = memory.stop()
-    process.returncode = os.waitstatus_to_exitcode(status)
+        peak_mb = memory.stop()
     text = log.read_text(errors="replace")
-    if process.returncode != 0:
-        raise RuntimeError(f"securepacs {args[0]} exited with {process.returncode}:\n{text}")
-    return Measured(seconds, max(usage.ru_maxrss / 1024, sampled_mb), text)
+    if status != 0:
+        raise RuntimeError(f"securepacs {args[0]} exited with {status}:\n{text}")
+    return Measured(seconds, peak_mb, text)
 
 
 def sign_up(server: Server, config: Path, email: str = EMAIL) -> None:
