@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import hashlib
 import os
 import shutil
@@ -49,14 +50,13 @@ import pydicom
 import synthetic
 from accounts import _outbox_tokens, running_server
 from orthanc import Orthanc, OrthancError
+from plain import without_file_encryption
 from pydicom.data import get_testdata_files
 from pydicom.errors import InvalidDicomError
 
-import securepacs.client.upload as upload_module
 from securepacs.client.accounts import AccountFlows
 from securepacs.client.dicom import scan_folder
 from securepacs.client.scan_process import ScanProcess
-from securepacs.client.sealing import READ_BYTES
 from securepacs.client.transport import HttpxTransport
 from securepacs.client.upload import (
     BATCH_ITEM_BYTES,
@@ -65,15 +65,14 @@ from securepacs.client.upload import (
     Uploader,
     UploadOptions,
 )
-from securepacs.crypto import ManifestEntry, new_file_id
+from securepacs.crypto import new_file_id
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
 
     from accounts import Server
 
     from securepacs.client.api import ApiClient, StatsView
-    from securepacs.client.scanned import Instance
 
 EMAIL: Final = "bench-upload@example.org"
 # A throwaway account on a throwaway server; the CLI reads it from standard input.
@@ -87,6 +86,7 @@ QUICK_LARGE_BYTES: Final = 200 * 1024**2
 PLAIN_RATIO_BAR: Final = 0.8
 ORTHANC_RATIO_BAR: Final = 1.0
 RSS_BAR_MB: Final = 300.0
+PLAIN_CLI: Final = Path(__file__).resolve().with_name("plain_cli.py")
 
 
 @dataclass(frozen=True)
@@ -234,12 +234,18 @@ class _TreeMemory:
         return sum(self._peaks.values()) / 1024
 
 
-def run_cli(server: Server, config: Path, *args: str, stdin: str = "") -> Measured:
-    """Run one CLI command to completion, with the peak memory of the CLI and its scan process."""
+def run_cli(
+    server: Server, config: Path, *args: str, stdin: str = "", plain: bool = False
+) -> Measured:
+    """Run one CLI command to completion, with the peak memory of the CLI and its scan process.
+
+    ``plain`` runs bench/plain_cli.py instead: the same CLI without the files' encryption.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("SECUREPACS_")}
     env["SECUREPACS_CONFIG_DIR"] = str(config)
     log = config.parent / "cli.log"
-    command = [*_cli_command(), "--server", server.base_url, *args]
+    program = [sys.executable, str(PLAIN_CLI)] if plain else _cli_command()
+    command = [*program, "--server", server.base_url, *args]
     with log.open("wb") as output:
         started = time.perf_counter()
         process = subprocess.Popen(
@@ -267,9 +273,13 @@ def sign_up(server: Server, config: Path, email: str = EMAIL) -> None:
     run_cli(server, config, "login", email, stdin=PASSWORD + "\n")
 
 
-def encrypted_upload(server: Server, config: Path, folder: Path, label: str) -> Run:
+def encrypted_upload(
+    server: Server, config: Path, folder: Path, label: str, *, plain: bool = False
+) -> Run:
     paths = [path for path in folder.rglob("*") if path.is_file()]
-    measured = run_cli(server, config, "upload", str(folder), "--jobs", str(JOBS), stdin=PASSWORD)
+    measured = run_cli(
+        server, config, "upload", str(folder), "--jobs", str(JOBS), stdin=PASSWORD, plain=plain
+    )
     return Run(
         label=label,
         instances=len(paths),
@@ -383,60 +393,13 @@ async def encrypted_pipeline(server: Server, folder: Path, email: str) -> Run:
     )
 
 
-class _PlainInstance:
-    """Stands in for ``SealedInstance``: the file's own bytes, hashed, with no encryption."""
-
-    def __init__(self, _: object, instance: Instance, file_id: bytes | None = None) -> None:
-        self.instance = instance
-        self.file_id = file_id or new_file_id()
-        self._entry: ManifestEntry | None = None
-
-    def chunks(self) -> Iterator[bytes]:
-        digest = hashlib.sha256()
-        size = 0
-        with open(self.instance.path, "rb") as handle:  # noqa: PTH123 -- a path string
-            while block := handle.read(READ_BYTES):
-                digest.update(block)
-                size += len(block)
-                yield block
-        self._entry = ManifestEntry(
-            file_id=self.file_id,
-            plaintext_size=size,
-            ciphertext_size=size,
-            ciphertext_hash=digest.digest(),
-            series_uid=self.instance.series_instance_uid,
-            instance_uid=self.instance.sop_instance_uid,
-        )
-
-    @property
-    def entry(self) -> ManifestEntry:
-        if self._entry is None:
-            raise RuntimeError("read chunks() first")
-        return self._entry
-
-
-@contextlib.contextmanager
-def _without_file_encryption() -> Iterator[None]:
-    # Only the per-byte work goes: keys, metadata boxes, manifests and their signatures, the
-    # journal, batching and requests stay exactly as the CLI runs them.
-    stand_ins = {"SealedInstance": _PlainInstance, "ciphertext_size": lambda size, *_: size}
-    saved = {name: getattr(upload_module, name) for name in stand_ins}
-    for name, value in stand_ins.items():
-        setattr(upload_module, name, value)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(upload_module, name, value)
-
-
 async def plain_pipeline(server: Server, folder: Path, email: str) -> Run:
     """The same Uploader on the same files with the files' encryption taken out.
 
     Files go up as they are (with their SHA-256, as the server asks of every blob); everything
     else the encrypted pipeline does is done, so the ratio is what encrypting the bytes costs.
     """
-    with _without_file_encryption():
+    with without_file_encryption():
         run = await encrypted_pipeline(server, folder, email)
     return Run("plain pipeline (no file encryption)", run.instances, run.bytes, run.seconds)
 
@@ -473,7 +436,7 @@ def ratio_line(name: str, top: Run, bottom: Run, bar: float | None) -> str:
     verdict = (
         "" if bar is None else (f"  (bar >= {bar}: " + ("met)" if ratio >= bar else "MISSED)"))
     )
-    return f"{name:34} {ratio:6.2f}{verdict}"
+    return f"{name:40} {ratio:6.2f}{verdict}"
 
 
 async def bench(args: argparse.Namespace, scratch: Path) -> None:
@@ -524,6 +487,24 @@ async def bench(args: argparse.Namespace, scratch: Path) -> None:
                 stats = await _stats(server)
                 if stats.files != len(paths):
                     raise RuntimeError(f"the CLI stored {stats.files} files, not {len(paths)}")
+            plain_config = scratch / "cli" / f"plain{round_}"
+            plain_config.mkdir(parents=True)
+            await asyncio.to_thread(
+                sign_up, server, plain_config, f"bench-plain-cli-{round_}@example.org"
+            )
+            await settle()
+            keep(
+                await asyncio.to_thread(
+                    functools.partial(
+                        encrypted_upload,
+                        server,
+                        plain_config,
+                        data,
+                        "plain CLI upload (no file encryption)",
+                        plain=True,
+                    )
+                )
+            )
             await settle()
             keep(await encrypted_pipeline(server, data, f"bench-pipeline-{round_}@example.org"))
             await settle()
@@ -555,15 +536,16 @@ async def bench(args: argparse.Namespace, scratch: Path) -> None:
     print()
     print(table(runs))
     print()
-    cli, encrypted, plain = runs[0], runs[1], runs[2]
+    cli, plain_cli, encrypted, plain, blobs = runs[:5]
     print("ratios (MB/s over MB/s)")
-    print(ratio_line("encrypted / plain pipeline", encrypted, plain, PLAIN_RATIO_BAR))
-    print(ratio_line("encrypted CLI / plain pipeline", cli, plain, None))
-    print(ratio_line("encrypted / plain blobs only", encrypted, runs[3], None))
+    print(ratio_line("encrypted CLI / plain CLI", cli, plain_cli, PLAIN_RATIO_BAR))
+    print(ratio_line("encrypted / plain pipeline (in process)", encrypted, plain, None))
+    print(ratio_line("encrypted CLI / plain blobs only", cli, blobs, None))
     if not args.skip_orthanc:
-        print(ratio_line("encrypted CLI / Orthanc x1", cli, runs[4], ORTHANC_RATIO_BAR))
-        print(ratio_line("encrypted pipeline / Orthanc x1", encrypted, runs[4], ORTHANC_RATIO_BAR))
-        print(ratio_line("encrypted CLI / Orthanc x4", cli, runs[5], None))
+        orthanc_1, orthanc_4 = runs[5:7]
+        print(ratio_line("encrypted CLI / Orthanc x1", cli, orthanc_1, ORTHANC_RATIO_BAR))
+        print(ratio_line("encrypted pipeline / Orthanc x1", encrypted, orthanc_1, None))
+        print(ratio_line("encrypted CLI / Orthanc x4", cli, orthanc_4, None))
     if memory is not None:
         print()
         print("memory run (CLI upload of one multi-frame study)")
