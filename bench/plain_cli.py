@@ -9,10 +9,26 @@ from __future__ import annotations
 
 import sys
 
-from plain import without_file_encryption
+from securepacs.client.launch import upload_folder
+from securepacs.client.scan_process import ScanProcess
 
-from securepacs.client.cli import main
+
+def main() -> int:
+    """As client/launch.py: the scan process first, then the (patched) client."""
+    argv = sys.argv[1:]
+    folder = upload_folder(argv)
+    early = ScanProcess.start(folder) if folder is not None else None
+    try:
+        from plain import without_file_encryption
+
+        from securepacs.client.cli import main as cli_main
+
+        with without_file_encryption():
+            return cli_main(argv, early_scan=early)
+    finally:
+        if early is not None:
+            early.close()
+
 
 if __name__ == "__main__":
-    with without_file_encryption():
-        sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -181,7 +181,7 @@ def _cli_command() -> list[str]:
     script = Path(sys.executable).with_name("securepacs")
     if script.is_file():
         return [str(script)]
-    return [sys.executable, "-m", "securepacs.client.cli"]
+    return [sys.executable, "-m", "securepacs.client.launch"]
 
 
 @dataclass(frozen=True)

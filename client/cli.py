@@ -36,6 +36,8 @@ from securepacs.crypto.recovery import KEY_FILE_NAME
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from securepacs.client.scan_process import ScanProcess
+
 __all__ = ("main",)
 
 SERVER_COMMANDS: Final = ("serve", "db", "check-config")
@@ -310,14 +312,15 @@ def _bounded_heap() -> None:
         return  # not glibc (musl, for one): nothing to tune
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``securepacs`` console script."""
+def main(argv: list[str] | None = None, *, early_scan: ScanProcess | None = None) -> int:
+    """Run one command; ``early_scan`` is an upload's scan process started by client/launch.py."""
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in SERVER_COMMANDS:
         from securepacs.server.__main__ import main as server_main
 
         return server_main(argv)
     args: Any = _parser().parse_args(argv)
+    args.early_scan = early_scan
     _bounded_heap()
     return asyncio.run(_run(args))
 

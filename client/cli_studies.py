@@ -107,9 +107,15 @@ class ProgressLine:
 
 async def cmd_upload(s: _Session, a: argparse.Namespace) -> None:
     """Upload a folder (or resume an interrupted upload of it)."""
-    # Started first: the child imports pydicom and scans while the password is being hashed.
+    # Started first (by client/launch.py if it read the same folder from the command line):
+    # the child imports pydicom and scans while this process imports and hashes the password.
     folder = Path(a.folder)
-    scan_process = ScanProcess.start(folder) if folder.is_dir() else None
+    scan_process: ScanProcess | None = getattr(a, "early_scan", None)
+    if scan_process is not None and scan_process.folder != folder:
+        scan_process.close()
+        scan_process = None
+    if scan_process is None and folder.is_dir():
+        scan_process = ScanProcess.start(folder)
     scanner: Scanner
     if scan_process is not None:
         scanner = scan_process.scan
