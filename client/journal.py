@@ -83,19 +83,27 @@ class Journal:
         return self._doc.studies.get(tag.hex())
 
     def begin(self, tag: bytes, study: JournalStudy) -> JournalStudy:
-        """Record a study about to be uploaded."""
+        """Record a study about to be uploaded.
+
+        Written with the next write: nothing is sent under the study before a full write (the
+        uploader writes before every send).
+        """
         self._doc.studies[tag.hex()] = study
-        self.save()
+        self.save(soon=True)
         return study
 
     def finish(self, tag: bytes) -> None:
-        """Forget a committed study; the file goes when nothing is pending."""
+        """Forget a committed study; the file goes when nothing is pending.
+
+        Written with the next write: a journal that still lists a committed study costs a
+        rerun one lookup, which finds the study complete and drops it (client/upload.py).
+        """
         self._doc.studies.pop(tag.hex(), None)
         if not self._doc.studies and self.path is not None:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
             return
-        self.save()
+        self.save(soon=True)
 
     def save(self, *, soon: bool = False) -> None:
         """Write atomically: a crash leaves the old journal or the new one, never half.

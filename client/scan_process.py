@@ -50,10 +50,14 @@ class ScanFailed(Exception):
 
 
 class Found(msgspec.Struct, tag="found", array_like=True):
-    """A readable file (``on_instance``)."""
+    """A readable file (``on_instance``) and the counts after it (``on_progress``).
+
+    One frame, not two: the scan reports both for every file it reads.
+    """
 
     instance: Instance
     attributes: StudyAttributes
+    progress: ScanProgress
 
 
 class Progress(msgspec.Struct, tag="progress", array_like=True):
@@ -165,9 +169,11 @@ class ScanProcess:
             match message:
                 case ScanFailed():
                     raise message
-                case Found(instance, attributes):
+                case Found(instance, attributes, progress):
                     if on_instance is not None:
                         on_instance(instance, attributes)
+                    if on_progress is not None:
+                        on_progress(progress)
                 case Progress(progress):
                     if on_progress is not None:
                         on_progress(progress)

@@ -10,9 +10,13 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from securepacs.client.dicom import scan_folder
 from securepacs.client.scan_process import Done, Failed, Found, Message, Progress, encode_frame
+
+if TYPE_CHECKING:
+    from securepacs.client.scanned import Instance, ScanProgress, StudyAttributes
 
 __all__ = ("main",)
 
@@ -29,12 +33,21 @@ def main() -> int:
         out.write(encode_frame(message))
         out.flush()  # the parent starts sending a file as soon as it hears of it
 
+    read: list[tuple[Instance, StudyAttributes]] = []
+
+    def instance(found: Instance, attributes: StudyAttributes) -> None:
+        read.append((found, attributes))
+
+    def progress(counts: ScanProgress) -> None:
+        # scan_folder reports a readable file, then the counts: both go in one frame.
+        if read:
+            found, attributes = read.pop()
+            send(Found(found, attributes, counts))
+        else:
+            send(Progress(counts))
+
     try:
-        report = scan_folder(
-            folder,
-            lambda progress: send(Progress(progress)),
-            on_instance=lambda instance, attributes: send(Found(instance, attributes)),
-        )
+        report = scan_folder(folder, progress, on_instance=instance)
     except OSError as error:
         send(Failed(f"{error.strerror or error} ({error.filename or folder})"))
         return 1

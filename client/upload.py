@@ -62,6 +62,7 @@ BATCH_ITEMS: Final = 512
 # The server's part size (server/domain/studies/services.py PART_SIZE); a blob that fits in
 # one part goes in a single request.
 PART_BYTES: Final = 8 * 1024 * 1024
+_SCAN_PROGRESS_INTERVAL: Final = 0.05
 T = TypeVar("T")
 Phase = Literal["scanning", "uploading", "committing", "verifying", "finished"]
 
@@ -240,8 +241,16 @@ class Uploader:
         def found(instance: Instance, _: StudyAttributes) -> None:
             loop.call_soon_threadsafe(arrivals.put_nowait, instance)
 
+        last_progress = 0.0
+
         def progress(scan: ScanProgress) -> None:
-            loop.call_soon_threadsafe(self._scanned, scan)
+            # At most 20 a second: each wakes the event loop. The last counts come with the
+            # report.
+            nonlocal last_progress
+            now = time.monotonic()
+            if now - last_progress >= _SCAN_PROGRESS_INTERVAL:
+                last_progress = now
+                loop.call_soon_threadsafe(self._scanned, scan)
 
         def scan() -> ScanReport:
             try:
@@ -549,7 +558,9 @@ class _StudyRun:
             record = study.files[instance.path]
             record.entry = record.entry or by_file[record.file_id]
             entries.append(record.entry)
-        journal.save()
+        # Soon, not now: without the entries a rerun re-seals these files locally to learn
+        # them, but sends nothing again.
+        journal.save(soon=True)
         await self._commit(seal, tag, attributes, base_entries, base_version, entries, todo)
         self.outcome = StudyOutcome(
             study_id=seal.study_id.hex(),

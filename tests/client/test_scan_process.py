@@ -119,7 +119,7 @@ _progress = st.builds(
     broken=st.integers(0, 10**6),
 )
 _messages: st.SearchStrategy[Message] = st.one_of(
-    st.builds(Found, _instances, _attributes),
+    st.builds(Found, _instances, _attributes, _progress),
     st.builds(Progress, _progress),
     st.builds(Done, st.builds(ScanReport, studies=st.just({}), found=st.integers(0, 99))),
     st.builds(Failed, _text),
