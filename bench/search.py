@@ -36,11 +36,11 @@ from orthanc import Orthanc
 
 from securepacs.client.accounts import AccountFlows
 from securepacs.client.api import b64
+from securepacs.client.httpx_transport import HttpxTransport
 from securepacs.client.library import load_rows, open_row
 from securepacs.client.scanned import StudyAttributes
 from securepacs.client.sealing import StudySeal
 from securepacs.client.search import StudyFilter, WorklistIndex
-from securepacs.client.transport import HttpxTransport
 from securepacs.crypto import ManifestEntry, StreamSealer, ciphertext_hash, study_uid_tag
 
 if TYPE_CHECKING:

@@ -56,8 +56,8 @@ from pydicom.errors import InvalidDicomError
 
 from securepacs.client.accounts import AccountFlows
 from securepacs.client.dicom import scan_folder
+from securepacs.client.httpx_transport import HttpxTransport
 from securepacs.client.scan_process import ScanProcess
-from securepacs.client.transport import HttpxTransport
 from securepacs.client.upload import (
     BATCH_ITEM_BYTES,
     BATCH_ITEMS,

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Final
 from securepacs.client.accounts import AccountFlows, RecoveryNeeded, Unlocked
 from securepacs.client.api import ApiError
 from securepacs.client.cli_studies import StudyCommandError, add_study_commands
-from securepacs.client.transport import HttpxTransport, TransportFailure
+from securepacs.client.httpx_transport import HttpxTransport
+from securepacs.client.transport import TransportFailure
 from securepacs.crypto import (
     CryptoError,
     fingerprint,
