@@ -5,8 +5,9 @@ The output is a static tree that a plain file server can hand to a Web Worker un
 - ``pyodide/``: the Pyodide core files from the pinned npm package;
 - ``libsodium/``: libsodium.js's ESM build, its bare import rewritten to a relative path because
   import maps do not reach workers and there is no bundler in this path;
-- ``wheels/``: the msgspec wheel for Pyodide (pinned by SHA-256 in ``lock.json``) and a
-  pure-Python wheel holding only the packages in :data:`BROWSER_PACKAGES`;
+- ``wheels/``: the msgspec wheel for Pyodide and pydicom's pure-Python wheel (each pinned by
+  SHA-256 in ``lock.json``), and our pure-Python wheel holding only the packages in
+  :data:`BROWSER_PACKAGES`;
 - ``worker.mjs``: the module Worker that boots all of the above and runs Python calls;
 - ``manifest.json``: every artifact with its SHA-256 and size, plus the load order.
 
@@ -51,7 +52,7 @@ NPM_STAMP_FILE: Final = NODE_MODULES_DIR / ".securepacs-npm-ci.sha256"
 # The only import packages that ship to the browser. Server code must never be added here: the
 # browser wheel is the zero-knowledge boundary's client side. Subpackages are included with their
 # parent; each package's source folder comes from pyproject's [tool.setuptools.package-dir].
-BROWSER_PACKAGES: Final[tuple[str, ...]] = ("securepacs.crypto",)
+BROWSER_PACKAGES: Final[tuple[str, ...]] = ("securepacs.crypto", "securepacs.client")
 BROWSER_WHEEL_NAME: Final = "securepacs"
 
 PYODIDE_CORE_FILES: Final[tuple[str, ...]] = (
