@@ -60,7 +60,8 @@ self.addEventListener("message", async ({ data: { id, request } }) => {
       pyodide.FS.writeFile(target, source, { encoding: "utf8" });
     }
     pyodide.FS.mkdirTree(FILES_ROOT);
-    const value = call(FILES_ROOT, request.module, request.function, request.argument);
+    // A string, or a PyProxy of a future for an async Python function: await takes both.
+    const value = await call(FILES_ROOT, request.module, request.function, request.argument);
     self.postMessage({ id, ok: true, value, stdout: stdout.splice(0) });
   } catch (error) {
     const text = String(error?.message ?? error);

@@ -120,7 +120,7 @@ async function call(pyodide, { module, func, argument }) {
   pyodide.runPython(await readFile(path.join(DIST, "call.py"), "utf8"));
   const driver = pyodide.globals.get("securepacs_call");
   try {
-    return driver(FILES_ROOT, module, func, argument);
+    return await driver(FILES_ROOT, module, func, argument);
   } finally {
     driver.destroy();
   }
