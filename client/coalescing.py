@@ -20,11 +20,21 @@ if TYPE_CHECKING:
 
     from securepacs.client.api import ApiClient, CommitOutcomeView, StudySummaryView
 
-__all__ = ("LOOKUP_TAGS", "MAX_COMMITS", "Batches", "Coalesced", "commits", "lookups")
+__all__ = (
+    "COMMIT_BYTES",
+    "LOOKUP_TAGS",
+    "MAX_COMMITS",
+    "Batches",
+    "Coalesced",
+    "commits",
+    "lookups",
+)
 
 # What the server takes in one call (server/domain/studies/schemas.py).
 LOOKUP_TAGS: Final = 1000
 MAX_COMMITS: Final = 100
+# Far below the server's 64 MiB body limit for commits: a few large manifests fill a call.
+COMMIT_BYTES: Final = 16 * 1024 * 1024
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 Key = TypeVar("Key")
@@ -46,7 +56,8 @@ class Coalesced(Generic[Key, Value, Answer]):
     next, so an idle client asks at once and a busy one asks less often, for more.
 
     ``ask`` answers a list of (key, value) pairs with an answer for every key; it does its own
-    retrying.
+    retrying. A call carries at most ``max_items`` values and, when ``size`` measures them, at
+    most ``max_bytes`` of them (but always at least one).
     """
 
     def __init__(
@@ -55,10 +66,14 @@ class Coalesced(Generic[Key, Value, Answer]):
         ask: Callable[[list[tuple[Key, Value]]], Awaitable[Mapping[Key, Answer]]],
         *,
         max_items: int,
+        max_bytes: int = 0,
+        size: Callable[[Value], int] = lambda _: 0,
     ) -> None:
         self._group = group
         self._ask_for = ask
         self._max_items = max_items
+        self._max_bytes = max_bytes
+        self._size = size
         self._waiting: dict[Key, tuple[Value, asyncio.Future[Answer]]] = {}
         self._asking = False
 
@@ -79,8 +94,7 @@ class Coalesced(Generic[Key, Value, Answer]):
             while self._waiting:
                 # What the other tasks submit in this same moment goes in the same call.
                 await asyncio.sleep(0)
-                keys = list(self._waiting)[: self._max_items]
-                asked = {key: self._waiting.pop(key) for key in keys}
+                asked = {key: self._waiting.pop(key) for key in self._next_keys()}
                 answers = await self._ask_for([(key, value) for key, (value, _) in asked.items()])
                 for key, (_, future) in asked.items():
                     if not future.done():  # its task may have been cancelled meanwhile
@@ -92,6 +106,18 @@ class Coalesced(Generic[Key, Value, Answer]):
             raise
         finally:
             self._asking = False
+
+    def _next_keys(self) -> list[Key]:
+        keys: list[Key] = []
+        total = 0
+        for key, (value, _) in self._waiting.items():
+            size = self._size(value)
+            full = len(keys) == self._max_items or total + size > self._max_bytes > 0
+            if keys and full:
+                break
+            keys.append(key)
+            total += size
+        return keys
 
 
 def lookups(
@@ -119,7 +145,13 @@ def commits(
         outcomes = await retrying(policy, functools.partial(api.commit_studies, items))
         return {outcome.study_id: outcome for outcome in outcomes}
 
-    return Coalesced(group, ask, max_items=MAX_COMMITS)
+    return Coalesced(group, ask, max_items=MAX_COMMITS, max_bytes=COMMIT_BYTES, size=_commit_size)
+
+
+def _commit_size(body: dict[str, Any]) -> int:
+    # Near enough the JSON: the base64 boxes dominate, each blob id adds its 32 hex and quotes.
+    boxes = sum(len(value) for value in body.values() if isinstance(value, str))
+    return boxes + 40 * len(body.get("blob_ids", ()))
 
 
 class Batches(Generic[Item, Result]):

@@ -88,3 +88,19 @@ async def test_batches_go_when_full_or_flushed_and_keep_their_order() -> None:
         "a batch goes when the next item would overflow it"
     )
     assert saved == len(sent), "the journal is written before every batch"
+
+
+async def test_a_call_carries_at_most_max_bytes_but_at_least_one_value() -> None:
+    calls: list[list[str]] = []
+
+    async def ask(items: list[tuple[str, bytes]]) -> dict[str, int]:
+        calls.append([key for key, _ in items])
+        return {key: len(value) for key, value in items}
+
+    async with asyncio.TaskGroup() as group:
+        coalesced = Coalesced(group, ask, max_items=10, max_bytes=10, size=len)
+        sizes = {"a": 4, "b": 4, "c": 4, "huge": 50, "d": 1}
+        futures = [coalesced.submit(key, b"x" * size) for key, size in sizes.items()]
+        answers = await asyncio.gather(*futures)
+    assert answers == list(sizes.values())
+    assert calls == [["a", "b"], ["c"], ["huge"], ["d"]]
