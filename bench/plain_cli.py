@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import sys
 
-from securepacs.client.launch import upload_folder
-from securepacs.client.scan_process import ScanProcess
+from securepacs.client.launch import start_early_scan
 
 
 def main() -> int:
     """As client/launch.py: the scan process first, then the (patched) client."""
     argv = sys.argv[1:]
-    folder = upload_folder(argv)
-    early = ScanProcess.start(folder) if folder is not None else None
+    early = start_early_scan(argv)
     try:
         from plain import without_file_encryption
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import js  # type: ignore[import-not-found]
-import msgspec
 from pyodide.ffi import JsException, to_js  # type: ignore[import-not-found]
 
-from securepacs.client.transport import CSRF_HEADER, TransportFailure, TransportResponse
+from securepacs.client.transport import CSRF_HEADER, TransportFailure, TransportResponse, json_body
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -30,8 +29,7 @@ class FetchTransport:
 
     async def request(self, method: str, path: str, body: Any = None) -> TransportResponse:
         """Send one JSON request with the app's CSRF header."""
-        content = None if body is None else msgspec.json.encode(body)
-        headers = {"content-type": "application/json"} if content is not None else {}
+        content, headers = json_body(body)
         return await self.send(method, path, content=content, headers=headers)
 
     async def send(

@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 import httpx
-import msgspec
 
 from securepacs.client.transport import (
     CSRF_HEADER,
     SESSION_COOKIE,
     TransportFailure,
     TransportResponse,
+    json_body,
 )
 
 if TYPE_CHECKING:
@@ -61,8 +61,7 @@ class HttpxTransport:
 
     async def request(self, method: str, path: str, body: Any = None) -> TransportResponse:
         """Send one request with the session cookie and the app's CSRF header."""
-        content = None if body is None else msgspec.json.encode(body)
-        headers = {"content-type": "application/json"} if content is not None else {}
+        content, headers = json_body(body)
         return await self.send(method, path, content=content, headers=headers)
 
     async def send(

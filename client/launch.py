@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ("main", "upload_folder")
+    from securepacs.client.scan_process import ScanProcess
+
+__all__ = ("main", "start_early_scan", "upload_folder")
 
 # Options that take a value, before the command and after ``upload``.
 _VALUED: Final = frozenset({"--server", "--message", "--sender-email", "--jobs"})
@@ -41,16 +43,21 @@ def upload_folder(argv: Sequence[str]) -> Path | None:
     return folder if folder.is_dir() else None
 
 
+def start_early_scan(argv: Sequence[str]) -> ScanProcess | None:
+    """The scan process of an ``upload`` command line, started now; None for other commands."""
+    folder = upload_folder(argv)
+    if folder is None:
+        return None
+    # Imported here, not above: for every other command this module must stay this light.
+    from securepacs.client.scan_process import ScanProcess
+
+    return ScanProcess.start(folder)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``securepacs`` console script."""
     argv = sys.argv[1:] if argv is None else argv
-    folder = upload_folder(argv)
-    early = None
-    if folder is not None:
-        # Imported here, not above: for every other command this module must stay this light.
-        from securepacs.client.scan_process import ScanProcess
-
-        early = ScanProcess.start(folder)
+    early = start_early_scan(argv)
     try:
         from securepacs.client.cli import main as cli_main
 

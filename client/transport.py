@@ -19,6 +19,7 @@ __all__ = (
     "Transport",
     "TransportFailure",
     "TransportResponse",
+    "json_body",
 )
 
 CSRF_HEADER: Final = "X-SecurePACS-CSRF"
@@ -54,3 +55,10 @@ class Transport(Protocol):
     ) -> TransportResponse:
         """A request with a raw body and extra headers (blob parts, ranged downloads)."""
         ...
+
+
+def json_body(body: Any) -> tuple[bytes | None, dict[str, str]]:
+    """The content and headers of an API request carrying ``body`` as JSON (None: no body)."""
+    if body is None:
+        return None, {}
+    return msgspec.json.encode(body), {"content-type": "application/json"}

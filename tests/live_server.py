@@ -9,14 +9,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import httpx
 import pytest
 
 from tests.conftest import free_port
 
-__all__ = ("CLI", "Server")
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ("CLI", "Server", "live_server")
 
 CLI: Final = str(Path(sys.executable).with_name("securepacs"))
 
@@ -64,3 +67,13 @@ class Server:
         with sqlite3.connect(self.root / "server" / "securepacs.db") as db:
             count: int = db.execute("SELECT count(*) FROM study").fetchone()[0]
         return count
+
+
+def live_server(root: Path) -> Iterator[Server]:
+    """A started server on ``root``, stopped afterwards: ``yield from`` it in a fixture."""
+    running = Server(root)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()

@@ -10,34 +10,27 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import time
 import zipfile
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from tests.live_server import Server
+from tests.live_server import CLI, Server, live_server
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
-CLI = str(Path(sys.executable).with_name("securepacs"))
 PASSWORD = "Studies-CLI-pw-4471"
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     """A running server."""
-    running = Server(tmp_path)
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
+    yield from live_server(tmp_path)
 
 
 def _cli(env: dict[str, str], *args: str, stdin: str = PASSWORD + "\n") -> str:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Final
 import pytest
 
 from tests.conftest import free_port
-from tests.live_server import Server
+from tests.live_server import Server, live_server
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -24,12 +24,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    running = Server(tmp_path)
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
+    """A running server."""
+    yield from live_server(tmp_path)
 
 
 def test_register_and_errors_over_fetch(run_in_pyodide_node: GuestCall, server: Server) -> None:
