@@ -7,12 +7,12 @@ venv := ".venv"
 py := venv / "bin/python"
 
 # Build what is needed and serve SecurePACS on http://127.0.0.1:8000.
-run: setup wasm
+run: setup web
     SECUREPACS_HOST=127.0.0.1 SECUREPACS_PORT=8000 {{venv}}/bin/securepacs serve
 
 # Everything CI runs: lint, types, the whole suite (CPython, Pyodide in Node, Chromium), and
 # 100% branch coverage of securepacs.crypto.
-test: setup wasm check
+test: setup web check
     {{py}} -m pytest --cov --cov-report=term-missing:skip-covered
 
 # Create .venv from the hash-pinned lock and install the project in editable mode.
@@ -35,6 +35,24 @@ setup:
 # Assemble the offline Pyodide runtime (pinned by SHA-256) into wasm/dist.
 wasm: setup
     {{py}} wasm/build.py
+
+# Build the web app (client/web, TypeScript and Vite) against the runtime in wasm/dist. Skipped
+# when neither the sources, the npm lock nor the runtime changed since the last build.
+web: wasm
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cd client/web
+    lock="$(sha256sum package-lock.json | cut -c1-16)"
+    if [ ! -f "node_modules/.securepacs-$lock" ]; then
+        npm ci --no-audit --no-fund --loglevel=error
+        touch "node_modules/.securepacs-$lock"
+    fi
+    inputs="$(cat package-lock.json index.html tsconfig.json vite.config.mjs ../../wasm/dist/manifest.json $(find src -type f | sort) | sha256sum | cut -c1-16)"
+    if [ ! -f "dist/.securepacs-$inputs" ]; then
+        npx tsc --noEmit
+        npx vite build --logLevel warn
+        touch "dist/.securepacs-$inputs"
+    fi
 
 # Lint, format check and strict type check.
 check: setup

@@ -21,6 +21,7 @@ __all__ = (
     "CommitOutcomeView",
     "LoginView",
     "MeView",
+    "SessionView",
     "SlotView",
     "StatsView",
     "StudyDetailView",
@@ -68,6 +69,19 @@ class MeView(msgspec.Struct, frozen=True):
     needs_recovery: bool
     recovery_key_uids: list[str]
     two_factor_enabled: bool
+
+
+class SessionView(msgspec.Struct, frozen=True):
+    """One of my sessions (My Account)."""
+
+    id: str
+    created_at: str
+    last_seen_at: str
+    expires_at: str
+    remember: bool
+    current: bool
+    ip_address: str
+    user_agent: str
 
 
 class BlobStatusView(msgspec.Struct, frozen=True):
@@ -251,6 +265,15 @@ class ApiClient:
     async def disable_two_factor(self, code: str) -> None:
         """POST /me/2fa/disable."""
         await self._call("POST", "/api/v1/me/2fa/disable", {"code": code})
+
+    async def sessions(self) -> list[SessionView]:
+        """GET /me/sessions."""
+        body = await self._call("GET", "/api/v1/me/sessions")
+        return msgspec.json.decode(body, type=list[SessionView])
+
+    async def revoke_session(self, session_id: str) -> None:
+        """DELETE /me/sessions/{id}."""
+        await self._call("DELETE", f"/api/v1/me/sessions/{session_id}")
 
     # Blobs and studies ---------------------------------------------------------------------
 

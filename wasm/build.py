@@ -8,7 +8,9 @@ The output is a static tree that a plain file server can hand to a Web Worker un
 - ``wheels/``: the msgspec wheel for Pyodide and pydicom's pure-Python wheel (each pinned by
   SHA-256 in ``lock.json``), and our pure-Python wheel holding only the packages in
   :data:`BROWSER_PACKAGES`;
-- ``worker.mjs``: the module Worker that boots all of the above and runs Python calls;
+- ``boot.mjs``: boots all of the above in a Worker, checking each file's SHA-256 (the web app's
+  worker and the test worker both use it);
+- ``worker.mjs``: the test and self-test Worker that boots with it and runs Python calls;
 - ``manifest.json``: every artifact with its SHA-256 and size, plus the load order.
 
 Run ``python wasm/build.py`` to build (idempotent: unchanged files are not rewritten) or
@@ -24,6 +26,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -316,6 +319,20 @@ def _project_metadata() -> tuple[str, str, list[str], dict[str, Path]]:
     return str(summary), version, requirements, folders
 
 
+def _package_files(folder: Path) -> list[Path]:
+    """The files of a package and its subpackages, sorted.
+
+    Folders that are not packages (client/web with its node_modules, __pycache__) are not
+    entered.
+    """
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder):
+        here = Path(root)
+        dirs[:] = sorted(d for d in dirs if (here / d / "__init__.py").is_file())
+        found.extend(here / name for name in files)
+    return sorted(found)
+
+
 def _package_sources(folders: dict[str, Path]) -> list[tuple[str, Path]]:
     """Every source file of :data:`BROWSER_PACKAGES` as (archive path, file)."""
     sources: list[tuple[str, Path]] = []
@@ -326,13 +343,10 @@ def _package_sources(folders: dict[str, Path]) -> list[tuple[str, Path]]:
         if not (folder / "__init__.py").is_file():
             raise BuildError(f"{_shown(folder)} is not a Python package")
         prefix = package.replace(".", "/")
-        for path in sorted(folder.rglob("*")):
-            relative = path.relative_to(folder)
-            if "__pycache__" in relative.parts or not path.is_file():
-                continue
+        for path in _package_files(folder):
             if path.suffix not in _SOURCE_SUFFIXES:
                 continue
-            sources.append((f"{prefix}/{relative.as_posix()}", path))
+            sources.append((f"{prefix}/{path.relative_to(folder).as_posix()}", path))
     allowed = tuple(package.replace(".", "/") + "/" for package in BROWSER_PACKAGES)
     for archive_path, _ in sources:
         # A second guard besides the constant: nothing outside the listed packages may ship.
@@ -442,6 +456,7 @@ def _pyodide_artifacts() -> list[Artifact]:
 def _worker_artifacts() -> list[Artifact]:
     # The boot code travels with the runtime, so every host loads the same worker and entry.
     return [
+        Artifact("boot.mjs", (WASM_DIR / "boot.mjs").read_bytes()),
         Artifact("worker.mjs", (WASM_DIR / "worker.mjs").read_bytes()),
         Artifact("call.py", (WASM_DIR / "call.py").read_bytes()),
     ]

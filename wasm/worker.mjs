@@ -1,6 +1,6 @@
-// Module Web Worker: boots Pyodide, msgspec, our wheel and libsodium.js from /dist/, as the client
-// worker will, then runs one Python call per message. wasm/build.py ships it as dist/worker.mjs;
-// the protocol self-test (`just run`) and the Chromium tests both drive it.
+// Module Web Worker for the protocol self-test and the Chromium tests: boots the runtime from
+// /dist/ with boot.mjs (as the web app's worker does), then runs one Python call per message.
+// wasm/build.py ships it as dist/worker.mjs.
 //
 // Message in:  {id, request: {files, module, function, argument}}
 // Message out: {id, ok: true, value, stdout} or {id, ok: false, error, stdout}
@@ -16,30 +16,10 @@ self.addEventListener("securitypolicyviolation", (event) => {
   });
 });
 
-async function fetchBytes(relative) {
-  const response = await fetch(new URL(relative, DIST_URL));
-  if (!response.ok) {
-    throw new Error(`GET ${relative}: HTTP ${response.status}`);
-  }
-  return new Uint8Array(await response.arrayBuffer());
-}
-
 async function boot() {
-  const manifest = await (await fetch(new URL("manifest.json", DIST_URL))).json();
-  const indexURL = new URL(manifest.pyodide.index, DIST_URL).href;
-  const { loadPyodide } = await import(new URL("pyodide.mjs", indexURL).href);
-  const pyodide = await loadPyodide({
-    indexURL,
-    packages: [],
-    stdout: (line) => stdout.push(line),
-    stderr: (line) => stdout.push(line),
-  });
-  for (const wheel of manifest.wheels) {
-    pyodide.unpackArchive(await fetchBytes(wheel), "wheel");
-  }
-  const sodium = (await import(new URL(manifest.libsodium.module, DIST_URL).href)).default;
-  await sodium.ready;
-  pyodide.registerJsModule("_securepacs_sodium", sodium);
+  const manifest = await (await fetch(new URL("manifest.json", DIST_URL), { cache: "no-cache" })).json();
+  const { bootRuntime } = await import(new URL("boot.mjs", DIST_URL).href);
+  const { pyodide } = await bootRuntime(DIST_URL, manifest, { onOutput: (line) => stdout.push(line) });
   pyodide.runPython(await (await fetch(new URL("call.py", DIST_URL))).text());
   const call = pyodide.globals.get("securepacs_call");
   return { pyodide, call };

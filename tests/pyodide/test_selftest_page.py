@@ -20,11 +20,11 @@ DRIVER = pyodide_host.BROWSER_DIR / "selftest_drive.mjs"
 def test_selftest_page_runs_every_suite_and_passes(tmp_path: Path) -> None:
     node = pyodide_host.require_chromium()
     data = {f"/selftest/{name}": body for name, body in selftest_files().items()}
-    site = StaticSite({"/": WASM_DIR / "selftest", "/dist/": WASM_DIR / "dist"}, data)
+    site = StaticSite({"/selftest/": WASM_DIR / "selftest", "/dist/": WASM_DIR / "dist"}, data)
     for running in serve_in_thread(site):
         shot = tmp_path / "selftest.png"
         completed = subprocess.run(
-            [node, str(DRIVER), running.base_url, str(shot)],
+            [node, str(DRIVER), f"{running.base_url}selftest/", str(shot)],
             capture_output=True,
             timeout=300,
             check=False,

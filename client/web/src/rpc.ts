@@ -1,0 +1,123 @@
+// The page's side of the worker: one request, one promise; events and boot progress to
+// subscribers. The page never sees a key: requests carry what a person typed or chose.
+
+import type { Answer, ChosenFile, Inbound, Outbound, WorkerError } from "./messages";
+
+export class WorkerFailure extends Error {
+  readonly kind: string;
+  readonly code: string;
+  readonly status: number;
+
+  constructor(error: WorkerError) {
+    super(error.message);
+    this.kind = error.kind;
+    this.code = error.code;
+    this.status = error.status;
+  }
+}
+
+type Listener = (data: unknown) => void;
+
+export interface BootState {
+  loaded: number;
+  total: number;
+  step: string;
+  ready: boolean;
+  failed: string | null;
+  milliseconds: number | null;
+}
+
+export class Runtime {
+  private readonly worker: Worker;
+  private next = 1;
+  private readonly pending = new Map<number, (answer: Answer) => void>();
+  private readonly listeners = new Map<string, Set<Listener>>();
+  readonly boot: BootState = { loaded: 0, total: 0, step: "download", ready: false, failed: null, milliseconds: null };
+  private readonly bootListeners = new Set<(state: BootState) => void>();
+  // Requests on the wire, so a failure handler can tell "the session ended" from "one call failed".
+  private failureHandler: (failure: WorkerFailure, method: string) => void = () => undefined;
+
+  constructor() {
+    this.worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module", name: "securepacs" });
+    this.worker.addEventListener("message", (event: MessageEvent<Outbound>) => this.receive(event.data));
+    this.worker.addEventListener("error", (event) => {
+      this.boot.failed = event.message || "The SecurePACS worker could not start. Reload the page.";
+      this.emitBoot();
+    });
+  }
+
+  onFailure(handler: (failure: WorkerFailure, method: string) => void): void {
+    this.failureHandler = handler;
+  }
+
+  onBoot(listener: (state: BootState) => void): void {
+    this.bootListeners.add(listener);
+    listener(this.boot);
+  }
+
+  on(event: string, listener: Listener): () => void {
+    const set = this.listeners.get(event) ?? new Set<Listener>();
+    set.add(listener);
+    this.listeners.set(event, set);
+    return () => set.delete(listener);
+  }
+
+  private emitBoot(): void {
+    for (const listener of this.bootListeners) listener(this.boot);
+  }
+
+  private receive(message: Outbound): void {
+    switch (message.kind) {
+      case "boot":
+        Object.assign(this.boot, { loaded: message.loaded, total: message.total, step: message.step });
+        this.emitBoot();
+        break;
+      case "ready":
+        this.boot.ready = true;
+        this.boot.milliseconds = message.milliseconds;
+        this.emitBoot();
+        break;
+      case "failed":
+        this.boot.failed = message.message;
+        this.emitBoot();
+        break;
+      case "event":
+        for (const listener of this.listeners.get(message.event) ?? []) listener(message.data);
+        break;
+      case "answer": {
+        const resolve = this.pending.get(message.id);
+        this.pending.delete(message.id);
+        resolve?.(message.answer);
+        break;
+      }
+    }
+  }
+
+  private send(message: Inbound): Promise<Answer> {
+    return new Promise((resolve) => {
+      this.pending.set(message.id, resolve);
+      this.worker.postMessage(message);
+    });
+  }
+
+  /** The id the next call will get: lets a caller cancel the request it is about to make. */
+  peekId(): number {
+    return this.next;
+  }
+
+  async call<T>(method: string, args: Record<string, unknown> = {}): Promise<T> {
+    const answer = await this.send({ kind: "call", id: this.next++, method, args });
+    if (!answer.ok) {
+      const failure = new WorkerFailure(answer.error);
+      this.failureHandler(failure, method);
+      throw failure;
+    }
+    return answer.value as T;
+  }
+
+  async mount(files: ChosenFile[]): Promise<string> {
+    const answer = await this.send({ kind: "mount", id: this.next++, files });
+    if (!answer.ok) throw new WorkerFailure(answer.error);
+    return answer.value as string;
+  }
+}

@@ -1,0 +1,95 @@
+// The app's worker: boots the runtime once per tab, then answers the page's requests by calling
+// securepacs.client.worker_session in Pyodide. Keys, passwords and decrypted attributes live
+// only here; the page receives what it shows. See protocol.md §14 for the message shapes.
+
+import type { Inbound, Outbound, RuntimeManifest } from "./messages";
+
+declare const __RUNTIME_DIGEST__: string;
+declare const __RUNTIME_SRI__: string;
+
+interface PyProxyCallable {
+  (argument: string): Promise<string>;
+}
+
+interface PyodideFS {
+  mkdirTree(path: string): void;
+  mount(type: unknown, options: { blobs: { name: string; data: Blob }[] }, mountpoint: string): void;
+  unmount(mountpoint: string): void;
+  filesystems: { WORKERFS: unknown };
+}
+
+interface Pyodide {
+  FS: PyodideFS;
+  registerJsModule(name: string, module: object): void;
+  runPython(code: string): unknown;
+  pyimport(name: string): { call: PyProxyCallable };
+}
+
+interface BootModule {
+  bootRuntime(
+    base: URL,
+    manifest: RuntimeManifest,
+    hooks: { onProgress: (p: { loaded: number; total: number; step: string }) => void; onOutput: (line: string) => void },
+  ): Promise<{ pyodide: Pyodide }>;
+}
+
+const scope = self as unknown as DedicatedWorkerGlobalScope;
+const BASE = new URL(`/dist/@${__RUNTIME_DIGEST__}/`, scope.location.origin);
+
+function post(message: Outbound): void {
+  scope.postMessage(message);
+}
+
+async function boot(): Promise<{ pyodide: Pyodide; call: PyProxyCallable }> {
+  const started = performance.now();
+  const response = await fetch(new URL("manifest.json", BASE), { integrity: __RUNTIME_SRI__ });
+  if (!response.ok) {
+    // A newer app was deployed while this page was open: its runtime replaced ours.
+    throw new Error("SecurePACS was updated on the server. Reload the page.");
+  }
+  const manifest = (await response.json()) as RuntimeManifest;
+  const { bootRuntime } = (await import(/* @vite-ignore */ new URL("boot.mjs", BASE).href)) as BootModule;
+  const { pyodide } = await bootRuntime(BASE, manifest, {
+    onProgress: (progress) => post({ kind: "boot", ...progress }),
+    // Python's own output is for developers; it never carries secrets (nothing prints them).
+    onOutput: () => undefined,
+  });
+  pyodide.registerJsModule("_securepacs_events", {
+    post: (event: string, json: string) => post({ kind: "event", event, data: JSON.parse(json) as unknown }),
+  });
+  const session = pyodide.pyimport("securepacs.client.worker_session");
+  pyodide.runPython("from securepacs.client.worker_session import start_in_browser; start_in_browser()");
+  post({ kind: "ready", milliseconds: performance.now() - started });
+  return { pyodide, call: session.call };
+}
+
+const runtime = boot();
+runtime.catch((error: unknown) => post({ kind: "failed", message: String((error as Error)?.message ?? error) }));
+
+let mounts = 0;
+
+async function handle(message: Inbound): Promise<void> {
+  const { pyodide, call } = await runtime;
+  if (message.kind === "mount") {
+    // The chosen files stay in the page's File objects; WORKERFS reads them on demand.
+    mounts += 1;
+    const folder = `/uploads/${mounts}`;
+    pyodide.FS.mkdirTree(folder);
+    pyodide.FS.mount(
+      pyodide.FS.filesystems.WORKERFS,
+      { blobs: message.files.map(({ path, file }) => ({ name: path, data: file })) },
+      folder,
+    );
+    post({ kind: "answer", id: message.id, answer: { ok: true, value: folder } });
+    return;
+  }
+  const answer = JSON.parse(await call(JSON.stringify({ method: message.method, args: message.args })));
+  post({ kind: "answer", id: message.id, answer });
+}
+
+scope.addEventListener("message", (event: MessageEvent<Inbound>) => {
+  handle(event.data).catch((error: unknown) => {
+    const text = String((error as Error)?.message ?? error);
+    post({ kind: "answer", id: event.data.id, answer: { ok: false, error: { kind: "internal", code: "", status: 0, message: text } } });
+  });
+});
