@@ -78,9 +78,8 @@ class SmtpInbox:
         return next(w for w in payload.decode().split() if w.startswith("http"))
 
 
-@pytest.fixture
-def smtp_inbox() -> Iterator[SmtpInbox]:
-    """A real SMTP server on a free loopback port, and what it received."""
+def running_inbox() -> Iterator[SmtpInbox]:
+    """A real SMTP server on a free loopback port: ``yield from`` it in a fixture."""
     inbox = SmtpInbox()
     inbox.port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
@@ -89,3 +88,9 @@ def smtp_inbox() -> Iterator[SmtpInbox]:
         yield inbox
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_inbox() -> Iterator[SmtpInbox]:
+    """A real SMTP server on a free loopback port, and what it received."""
+    yield from running_inbox()

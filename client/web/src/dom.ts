@@ -36,8 +36,15 @@ export function replace(parent: Element, ...children: Child[]): void {
   append(parent, ...children);
 }
 
+let labels = 0;
+
+/** A labelled control. The name comes from the caption alone: a label's own text would also
+ * take in a select's shown option ("Sex Any"). */
 export function field(label: string, input: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement): HTMLLabelElement {
-  return h("label", { class: "field" }, h("span", {}, label), input);
+  labels += 1;
+  const caption = h("span", { id: `label-${labels}` }, label);
+  if (!input.hasAttribute("aria-label")) input.setAttribute("aria-labelledby", caption.id);
+  return h("label", { class: "field" }, caption, input);
 }
 
 export function formatBytes(bytes: number): string {

@@ -226,8 +226,8 @@ export function studiesTab(app: App, container: HTMLElement): void {
   const accession = h("input", { name: "accession_number" });
   const physician = h("input", { name: "referring_physician" });
   const preset = h("select", { name: "date_preset" }, ...options(DATE_PRESETS));
-  const from = h("input", { type: "date", name: "date_from" });
-  const to = h("input", { type: "date", name: "date_to" });
+  const from = h("input", { type: "date", name: "date_from", "aria-label": "Study date from" });
+  const to = h("input", { type: "date", name: "date_to", "aria-label": "Study date to" });
   const range = h("span", { class: "range", hidden: true }, from, " – ", to);
   preset.addEventListener("change", () => {
     range.hidden = preset.value !== "custom";
@@ -361,7 +361,7 @@ export function studiesTab(app: App, container: HTMLElement): void {
     field("Sex", sex),
     field("Accession number", accession),
     field("Referring physician", physician),
-    h("label", { class: "field" }, h("span", {}, "Study date"), preset, range),
+    h("div", { class: "field" }, field("Study date", preset), range),
     field("Modality", modality),
     h("div", { class: "actions" }, search, reset),
   );
