@@ -126,6 +126,12 @@ class Session:
 
     # Sign-in -------------------------------------------------------------------------------
 
+    def _forget(self) -> None:
+        """Drop the keys and everything opened or scanned with them (sign-out, expiry, switch)."""
+        self.unlocked, self.pending = None, None
+        self.rows, self.index = [], WorklistIndex(())
+        self.scan_report, self.scan_folder_path = None, None
+
     def _signed_in(self, unlocked: Unlocked) -> dict[str, Any]:
         self.unlocked, self.pending = unlocked, None
         return {"state": "unlocked", "email": unlocked.view.email}
@@ -158,6 +164,7 @@ class Session:
         recovery_code: str = "",
     ) -> dict[str, Any]:
         """Sign in and unlock; ``state`` says what the page shows next."""
+        self._forget()
         try:
             unlocked = await self.flows.login(
                 email.strip(),
@@ -219,9 +226,7 @@ class Session:
         try:
             await self.api.logout()
         finally:
-            self.unlocked, self.pending = None, None
-            self.rows, self.index = [], WorklistIndex(())
-            self.scan_report = None
+            self._forget()
 
     async def status(self) -> dict[str, Any]:
         """Whether the server session is alive and whether the keys are open in this worker."""
@@ -229,7 +234,7 @@ class Session:
             me = await self.api.me()
         except ApiError as error:
             if error.status == 401:
-                self.unlocked = None
+                self._forget()
                 return {"state": "signed_out"}
             raise
         if self.unlocked is not None:
@@ -457,6 +462,16 @@ async def answer(session: Session, request: dict[str, Any]) -> dict[str, Any]:
         return _error("cancelled", "Cancelled. Narrow the search and run it again.")
     except (TypeError, ValueError) as error:
         return _error("input", f"{error}. Check what you entered and try again.")
+    except OSError:
+        # No path in the text: the page shows it, and paths can name patients.
+        return _error(
+            "upload",
+            "A file of the chosen folder can no longer be read. Choose the folder again.",
+        )
+    except Exception as error:  # noqa: BLE001 -- the worker's dispatch edge: always an answer
+        return _error(
+            "internal", "Something went wrong. Reload the page and try again.", type(error).__name__
+        )
 
 
 _METHODS: Final = frozenset(

@@ -41,8 +41,16 @@ export class Runtime {
     this.worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module", name: "securepacs" });
     this.worker.addEventListener("message", (event: MessageEvent<Outbound>) => this.receive(event.data));
     this.worker.addEventListener("error", (event) => {
-      this.boot.failed = event.message || "The SecurePACS worker could not start. Reload the page.";
-      this.emitBoot();
+      const message = "The SecurePACS worker stopped. Reload the page.";
+      if (!this.boot.ready) {
+        this.boot.failed = event.message || message;
+        this.emitBoot();
+      }
+      // A dead worker answers nothing: every open request fails instead of waiting for ever.
+      for (const resolve of this.pending.values()) {
+        resolve({ ok: false, error: { kind: "internal", code: "", status: 0, message } });
+      }
+      this.pending.clear();
     });
   }
 

@@ -116,12 +116,12 @@ export async function initializationDialog(app: App): Promise<void> {
   const account = await app.runtime.call<AccountView>("account");
   if (account.recovery_key_uids.length > 0) return;
   while (!(await recoveryKeyDialog(app, false, true))) {
-    const skip = await confirmDialog(
+    const again = await confirmDialog(
       "Account initialization",
       "Without a recovery key, a forgotten password means your studies are lost for good. Create it now?",
       "Create it now",
     );
-    if (!skip) return;
+    if (!again) return;
   }
 }
 
