@@ -3,23 +3,30 @@
 Run from the repository root after ``just web``: ``.venv/bin/python bench/browser.py
 [--rounds N] [--slices N] [--megabytes N]``. It starts a real ``securepacs serve`` (SQLite and
 the local blob store in a temporary folder) and drives the real app with Playwright on Debian's
-Chromium (``/usr/bin/chromium``; Playwright never downloads a browser here). Figures:
+Chromium (``/usr/bin/chromium``, started by this script; Playwright never downloads a browser
+here). Figures:
 
-- *start*: a first visit in a fresh browser context (empty cache) against a second visit in
-  the same context (the runtime under ``/dist/@<digest>/`` is immutable, so it comes from the
-  cache): navigation start to the worker's ready signal, the worker's own boot time
-  (``document.body.dataset.runtimeMs``) and the bytes that crossed the network;
+- *start*: a first visit on a new browser profile (empty cache) against a second visit on the
+  same profile (the runtime under ``/dist/@<digest>/`` is immutable, so it comes from the
+  cache): navigation start to the worker's ready signal, and the worker's own boot time
+  (``document.body.dataset.runtimeMs``); then the bytes that crossed the network on a first
+  visit, a second one, and a second one in a private window (memory cache only);
 - *crypto*: bench/crypto_kernel.py (the SecurePACS stream seal and open on ``--megabytes`` of
   data) inside Pyodide in a Chromium worker, against the same kernel on CPython with PyNaCl in
   this process. The Chromium page is served by wasm/serve.py with the production CSP;
 - *upload*: a synthetic CT folder (bench/synthetic.py) uploaded through the app's upload panel
   (click on Upload to "Finished": read, seal, send, commit in the worker), against the same
-  files sent unencrypted from the same page, to the same server and account, as blobs through
+  files sent unencrypted from the same tab, to the same server and account, as blobs through
   the blob API, with the client's batching and the client's 4 requests in flight. The folder
   scan that runs before Upload is enabled is reported on its own line. Every round signs up a
   fresh account, so nothing is deduplicated;
-- *main thread*: the longest task of the page's main thread (Long Tasks API, tasks over 50 ms)
+- *main thread*: the longest task of the tab's main thread (Long Tasks API, tasks over 50 ms)
   while the encrypted upload runs, and while the plain one runs.
+
+Timed windows run with Playwright detached from the browser (see ``Chromium``): attached, it
+makes Chromium copy every request body into DevTools events, which slowed an 8 MiB upload
+request about tenfold and put long tasks on the thread that sent it. The page times itself
+(``MARKS_SCRIPT``); the server's side tells when a window is over.
 
 Every figure is the best of ``--rounds`` rounds, except the longest task, which is the worst
 seen. Nothing is asserted: the table shows each target and whether this run met it. Figures
