@@ -29,7 +29,8 @@ WATCH_BOOT = """
 window.__bootTexts = [];
 new MutationObserver(() => {
   const boot = document.querySelector("[data-testid=boot]");
-  if (boot && window.__bootTexts.at(-1) !== boot.textContent) window.__bootTexts.push(boot.textContent);
+  const text = boot?.textContent;
+  if (text && window.__bootTexts.at(-1) !== text) window.__bootTexts.push(text);
 }).observe(document, { childList: true, subtree: true, characterData: true });
 """
 
