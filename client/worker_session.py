@@ -20,14 +20,14 @@ import json
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast, get_args
 
 import msgspec
 
 from securepacs.client.accounts import AccountFlows, RecoveryNeeded, Unlocked
 from securepacs.client.api import ApiError
 from securepacs.client.library import StudyRow, open_row
-from securepacs.client.search import StudyFilter, WorklistIndex
+from securepacs.client.search import SortField, StudyFilter, WorklistIndex
 from securepacs.client.transport import TransportFailure
 from securepacs.client.upload import Uploader, UploadError, UploadOptions
 from securepacs.crypto import CryptoError, fingerprint
@@ -346,19 +346,13 @@ class Session:
                 f"A search field is not valid ({error}). Correct it and search again."
             ) from None
         day = date.fromisoformat(today) if today else datetime.now(UTC).date()
-        by_uid = {row.attributes.study_instance_uid: index for index, row in enumerate(self.rows)}
-        chosen = (
-            sort
-            if sort
-            in {"patient_name", "patient_id", "study_date", "accession_number", "modalities"}
-            else "study_date"
-        )
-        found = self.index.search(filter_, day, sort=chosen, descending=descending)  # type: ignore[arg-type]
+        # The index holds the rows' own attribute objects: identity finds each row, even where
+        # two rows share a Study Instance UID.
+        position = {id(row.attributes): index for index, row in enumerate(self.rows)}
+        chosen = cast("SortField", sort) if sort in get_args(SortField) else "study_date"
+        found = self.index.search(filter_, day, sort=chosen, descending=descending)
         return {
-            "rows": [
-                _row_json(by_uid[a.study_instance_uid], self.rows[by_uid[a.study_instance_uid]])
-                for a in found
-            ],
+            "rows": [_row_json(position[id(a)], self.rows[position[id(a)]]) for a in found],
             "total": len(self.rows),
         }
 

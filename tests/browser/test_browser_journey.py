@@ -134,6 +134,13 @@ def test_first_session_register_upload_search_and_log_out(
             assert secret not in request.body, (request.method, request.url, secret)
             assert secret.decode() not in request.url
         assert request.url.startswith(site.url + "/"), request.url
+    # Nor does anything the server keeps: its database, its blob store and its log.
+    stored = [p for p in site.root.rglob("*") if p.is_file()]
+    assert any(p.name == "securepacs.db" for p in stored)
+    for path in stored:
+        data = path.read_bytes()
+        for secret in secrets:
+            assert secret not in data, (path.name, secret)
 
     # Delete the canary study from the row menu.
     page.get_by_test_id("row-actions").first.click()

@@ -3,6 +3,7 @@ and its integrity checks, memory-only mode, and an upload that meets a failing s
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import TYPE_CHECKING
 
@@ -167,3 +168,51 @@ def test_an_upload_retries_through_server_errors_and_warns_before_leaving(
     assert dialogs == ["beforeunload"]
     assert failures["left"] == 0
     expect(panel).to_contain_text("3 studies: 3 files uploaded, 1 unsupported files skipped.")
+
+
+DROP = """([files]) => {
+  const transfer = new DataTransfer();
+  for (const [name, bytes] of files) {
+    transfer.items.add(new File([Uint8Array.from(atob(bytes), (c) => c.charCodeAt(0))], name));
+  }
+  return transfer;
+}"""
+
+
+def test_files_dropped_on_the_panel_are_scanned_and_uploaded(
+    tab: Tab, site: Server, mail: SmtpInbox, small_folder: Path
+) -> None:
+    page = tab.page
+    app.sign_up(page, site, mail, "drop.person@example.org", tab.downloads)
+    page.get_by_role("button", name="Upload Study").click()
+    panel = page.get_by_test_id("upload-panel")
+    files = [
+        (p.name, base64.b64encode(p.read_bytes()).decode()) for p in sorted(small_folder.iterdir())
+    ]
+    transfer = page.evaluate_handle(DROP, [files])
+    panel.get_by_test_id("dropzone").dispatch_event("drop", {"dataTransfer": transfer})
+    expect(panel.get_by_test_id("found")).to_have_text("Found 4 files (1 unsupported, skipped)")
+    panel.get_by_role("button", name="Upload", exact=True).click()
+    expect(panel.get_by_test_id("upload-finished")).to_have_text("Finished", timeout=app.SLOW)
+    panel.get_by_role("button", name="Close").click()
+    expect(page.get_by_test_id("search-status")).to_have_text("3 of 3 studies")
+
+
+def test_a_server_that_stops_answering_gets_the_network_error_dialog(
+    tab: Tab, site: Server, mail: SmtpInbox
+) -> None:
+    page = tab.page
+    app.sign_up(page, site, mail, "network.person@example.org", tab.downloads)
+    site.kill()
+    try:
+        page.get_by_role("button", name="Refresh").click()
+        dialog = page.get_by_test_id("network-error-dialog")
+        expect(dialog).to_contain_text("SecurePACS cannot reach the server")
+        expect(page.get_by_test_id("search-status")).to_contain_text("did not answer")
+    finally:
+        site.start()
+    dialog.get_by_role("button", name="Try again").click()
+    page.get_by_role("button", name="Refresh").click()
+    expect(page.get_by_test_id("search-status")).to_have_text(
+        "No studies yet. Use Upload Study to add one."
+    )

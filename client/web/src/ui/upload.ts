@@ -57,10 +57,16 @@ async function entries(directory: FileSystemDirectoryEntry): Promise<FileSystemE
 
 /** Every file under the dropped items, with its path relative to the drop. */
 async function droppedFiles(items: DataTransferItemList): Promise<ChosenFile[]> {
-  const roots = Array.from(items)
-    .map((item) => item.webkitGetAsEntry())
-    .filter((entry): entry is FileSystemEntry => entry !== null);
+  // Read before the first await: the list empties once the drop event has been handled.
+  const roots: FileSystemEntry[] = [];
   const files: ChosenFile[] = [];
+  for (const item of Array.from(items)) {
+    if (item.kind !== "file") continue;
+    const entry = item.webkitGetAsEntry();
+    const file = entry === null ? item.getAsFile() : null;
+    if (entry !== null) roots.push(entry);
+    else if (file !== null) files.push({ path: file.name, file });
+  }
   const walk = async (entry: FileSystemEntry): Promise<void> => {
     if (entry.isFile) {
       const file = await new Promise<File>((resolve, reject) => (entry as FileSystemFileEntry).file(resolve, reject));
