@@ -122,6 +122,22 @@ def test_two_factor_sign_in_with_a_code_and_with_a_recovery_code(
     expect(form.get_by_role("status")).not_to_be_empty()  # a used code does not work twice
     expect(page.get_by_role("tab", name="Studies")).to_have_count(0)
 
+    # Turn it off again, with another recovery code; then the password alone signs in.
+    form.get_by_label("Two-factor recovery code").fill(codes[1])
+    form.get_by_role("button", name="Verify").click()
+    app.wait_for_studies(page)
+    page.get_by_role("tab", name="My Account").click()
+    page.get_by_role("button", name="Turn off two-factor").click()
+    off = page.get_by_role("dialog", name="Turn off two-factor authentication")
+    off.get_by_label("Authenticator code or two-factor recovery code").fill(codes[2])
+    off.get_by_role("button", name="Turn off").click()
+    expect(page.get_by_test_id("two-factor-state")).to_have_text(
+        "Two-factor authentication is off."
+    )
+    app.log_out(page)
+    app.log_in(page, email)
+    app.wait_for_studies(page)
+
 
 def test_my_account_shows_usage_manages_keys_password_and_sessions(
     tab: Tab, browser: Browser, site: Server, mail: SmtpInbox, small_folder: Path, tmp_path: Path
