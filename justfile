@@ -78,6 +78,11 @@ bench: setup wasm
     {{py}} bench/crypto.py
     {{py}} bench/accounts.py
 
+# The web app in Chromium: worker start, in-browser crypto vs native, encrypted vs plain upload
+# from the page, and the main thread's longest task (bench/README.md).
+bench-browser: web
+    {{py}} bench/browser.py
+
 # Format the code in place.
 fmt: setup
     {{venv}}/bin/ruff format .

@@ -319,9 +319,11 @@ class ApiClient:
         stored: int = msgspec.json.decode(self._checked(response))["stored"]
         return stored
 
-    async def put_part(self, blob_id: str, number: int, content: bytes) -> BlobStatusView:
-        """PUT /blobs/{id}/parts/{n}, with its SHA-256 in Content-Digest."""
-        return await self._put(f"/api/v1/blobs/{blob_id}/parts/{number}", content, None)
+    async def put_part(
+        self, blob_id: str, number: int, content: bytes, *, sha256: bytes | None = None
+    ) -> BlobStatusView:
+        """PUT /blobs/{id}/parts/{n}, with its SHA-256 (computed if not given) in Content-Digest."""
+        return await self._put(f"/api/v1/blobs/{blob_id}/parts/{number}", content, sha256)
 
     async def complete_blob(self, blob_id: str) -> BlobStatusView:
         """POST /blobs/{id}/complete."""

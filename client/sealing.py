@@ -78,36 +78,55 @@ class SealedInstance:
         # A resumed upload passes the file id it used before, and so re-seals the same bytes.
         self._sealer = StreamSealer(study_key, file_id) if file_id else StreamSealer.new(study_key)
         self._entry: ManifestEntry | None = None
+        self._plain_size = self._sealed_size = 0
 
     @property
     def file_id(self) -> bytes:
         """The random id the content key is derived from."""
         return self._sealer.file_id
 
+    def _blocks(self) -> Iterator[bytes]:
+        with open(self.instance.path, "rb") as handle:  # noqa: PTH123 -- a path string
+            while block := handle.read(READ_BYTES):
+                self._plain_size += len(block)
+                yield block
+
     def chunks(self) -> Iterator[bytes]:
         """The sealed stream, header first, read from disk in chunk-sized blocks."""
         digest = hashlib.sha256()
-        sealed_size = plain_size = 0
-
-        def blocks() -> Iterator[bytes]:
-            nonlocal plain_size
-            with open(self.instance.path, "rb") as handle:  # noqa: PTH123 -- a path string
-                while block := handle.read(READ_BYTES):
-                    plain_size += len(block)
-                    yield block
-
-        for piece in self._sealer.seal(blocks()):
+        for piece in self._sealer.seal(self._blocks()):
             digest.update(piece)
-            sealed_size += len(piece)
+            self._sealed_size += len(piece)
             yield piece
+        self._entry = self.entry_for(digest.digest())
+
+    def seal_whole(self, plain: bytes | None = None) -> bytes:
+        """The whole sealed stream at once, not hashed.
+
+        The caller hashes it (where the platform has a faster digest than this thread) and
+        calls :meth:`entry_for`. ``plain`` is the file's content if the caller read it already.
+        """
+        if plain is None:
+            # One read: a file sent whole is at most one part, and in the browser each read of
+            # a chosen file is a round trip to the browser process.
+            with open(self.instance.path, "rb") as handle:  # noqa: PTH123 -- a path string
+                plain = handle.read()
+        self._plain_size = len(plain)
+        data = b"".join(self._sealer.seal([plain]))
+        self._sealed_size = len(data)
+        return data
+
+    def entry_for(self, ciphertext_hash: bytes) -> ManifestEntry:
+        """The manifest entry of the sealed stream, given its SHA-256."""
         self._entry = ManifestEntry(
             file_id=self.file_id,
-            plaintext_size=plain_size,
-            ciphertext_size=sealed_size,
-            ciphertext_hash=digest.digest(),
+            plaintext_size=self._plain_size,
+            ciphertext_size=self._sealed_size,
+            ciphertext_hash=ciphertext_hash,
             series_uid=self.instance.series_instance_uid,
             instance_uid=self.instance.sop_instance_uid,
         )
+        return self._entry
 
     @property
     def entry(self) -> ManifestEntry:

@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeAlias, TypeVar
 
 import msgspec
 
@@ -39,7 +39,7 @@ from securepacs.crypto import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Awaitable, Callable, Iterator
     from pathlib import Path
 
     from securepacs.client.api import ApiClient, CommitOutcomeView, StudySummaryView
@@ -77,6 +77,12 @@ class Scanner(Protocol):
         *,
         on_instance: Callable[[Instance, StudyAttributes], None] | None = None,
     ) -> ScanReport: ...
+
+
+# SHA-256 of one blob or part, awaited (WebCrypto in the browser).
+Digest: TypeAlias = "Callable[[bytes], Awaitable[bytes]]"
+# A whole file's content by its path, awaited (the chosen File objects in the browser).
+Reader: TypeAlias = "Callable[[str], Awaitable[bytes]]"
 
 
 class UploadError(Exception):
@@ -184,9 +190,18 @@ class Uploader:
         journal_dir: Path | None = None,
         scanner: Scanner,
         on_progress: Callable[[UploadProgress], None] | None = None,
+        digest: Digest | None = None,
+        reader: Reader | None = None,
     ) -> None:
         self.api = api
         self.scanner = scanner
+        # SHA-256 of whole blobs and parts: on this thread by default (the sealing threads on
+        # CPython); the browser worker passes WebCrypto's, which runs off its only thread.
+        self.digest = digest
+        # Whole files sent in one request: read on the sealing thread by default; the browser
+        # worker passes an asynchronous read of the chosen File objects, which overlaps with
+        # the requests in flight.
+        self.reader = reader
         self.keys = keys
         self.journal_dir = journal_dir
         self.on_progress = on_progress
@@ -316,16 +331,50 @@ class Uploader:
         # Sealed before a request slot is taken, so sealing overlaps with sending; the
         # starter bounds how many sealed batches wait.
         async with self._starter:
-            sealed = await _offload(lambda: [_seal_whole(*member) for member in members])
+            hashed = self.digest is None
+            plains = await self._read([instance for _, instance, _ in members])
+            sealed = await _offload(
+                lambda: [
+                    _seal_whole(*member, hashed=hashed, plain=plain)
+                    for member, plain in zip(members, plains, strict=True)
+                ]
+            )
+            entries = await self._entries(sealed)
             # The manifest's ciphertext hash is the SHA-256 the server checks each blob against.
-            blobs = [(entry.file_id.hex(), entry.ciphertext_hash, data) for data, entry in sealed]
+            blobs = [
+                (entry.file_id.hex(), entry.ciphertext_hash, data)
+                for (data, _, _), entry in zip(sealed, entries, strict=True)
+            ]
             async with self._slots:
                 await retrying(policy, lambda: self.api.put_blobs(blobs))
         self._update(
             files_uploaded=self._progress.files_uploaded + len(members),
             bytes_uploaded=self._progress.bytes_uploaded + sum(m[1].size for m in members),
         )
-        return [entry for _, entry in sealed]
+        return entries
+
+    async def _entries(
+        self, sealed: list[tuple[bytes, SealedInstance, bytes | None]]
+    ) -> list[ManifestEntry]:
+        """The manifest entries of whole sealed blobs, hashing those not hashed yet."""
+        digests = await asyncio.gather(
+            *(self._digest(data) if known is None else _known(known) for data, _, known in sealed)
+        )
+        return [
+            instance.entry_for(digest)
+            for (_, instance, _), digest in zip(sealed, digests, strict=True)
+        ]
+
+    async def _read(self, instances: list[Instance]) -> list[bytes | None]:
+        if self.reader is None:
+            return [None] * len(instances)
+        reader = self.reader
+        return list(await asyncio.gather(*(reader(instance.path) for instance in instances)))
+
+    async def _digest(self, data: bytes) -> bytes:
+        if self.digest is None:
+            return await _offload(lambda: hashlib.sha256(data).digest())
+        return await self.digest(data)
 
     async def _send_alone(
         self,
@@ -373,11 +422,15 @@ class Uploader:
                 return sealed.entry
         if size <= PART_BYTES:
             async with slots:
-                data = await _offload(lambda: _take(pieces, PART_BYTES, carry))
-                _drain(pieces)
-                digest = sealed.entry.ciphertext_hash
+                hashed = self.digest is None
+                [plain] = await self._read([instance])
+                whole = await _offload(
+                    lambda: _seal_whole(study_key, instance, record, hashed=hashed, plain=plain)
+                )
+                [entry] = await self._entries([whole])
+                data, digest = whole[0], entry.ciphertext_hash
                 await retrying(policy, lambda: self.api.put_blob(blob_id, data, sha256=digest))
-            return sealed.entry
+            return entry
         status = await retrying(policy, lambda: self.api.create_blob(blob_id, size))
         received = set(status.received)
         number = 0
@@ -410,7 +463,8 @@ class Uploader:
         policy: RetryPolicy,
     ) -> None:
         try:
-            await retrying(policy, lambda: self.api.put_part(blob_id, number, part))
+            digest = await self._digest(part)
+            await retrying(policy, lambda: self.api.put_part(blob_id, number, part, sha256=digest))
         finally:
             slots.release()
 
@@ -664,11 +718,21 @@ _Member = tuple["StudyKey", "Instance", JournalFile]
 
 
 def _seal_whole(
-    study_key: StudyKey, instance: Instance, record: JournalFile
-) -> tuple[bytes, ManifestEntry]:
+    study_key: StudyKey,
+    instance: Instance,
+    record: JournalFile,
+    *,
+    hashed: bool,
+    plain: bytes | None = None,
+) -> tuple[bytes, SealedInstance, bytes | None]:
+    """A file sealed whole; with ``hashed``, its SHA-256 too (here, on a sealing thread)."""
     sealed = SealedInstance(study_key, instance, file_id=record.file_id)
-    data = b"".join(sealed.chunks())
-    return data, sealed.entry
+    data = sealed.seal_whole(plain)
+    return data, sealed, hashlib.sha256(data).digest() if hashed else None
+
+
+async def _known(digest: bytes) -> bytes:
+    return digest
 
 
 def _exhaust(pieces: Iterator[bytes]) -> None:

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
     from securepacs.client.scanned import Instance, ScanProgress, ScanReport, StudyAttributes
     from securepacs.client.transport import Transport
-    from securepacs.client.upload import UploadProgress
+    from securepacs.client.upload import Digest, Reader, UploadProgress
 
 __all__ = ("Session", "SessionError", "answer", "call", "configure", "start_in_browser")
 
@@ -112,8 +112,16 @@ class _ReplayScanner:
 class Session:
     """One browser tab's account state; every public coroutine is an RPC method."""
 
-    def __init__(self, transport: Transport, emit: Callable[[str, dict[str, Any]], None]) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        emit: Callable[[str, dict[str, Any]], None],
+        digest: Digest | None = None,
+        reader: Reader | None = None,
+    ) -> None:
         self.flows = AccountFlows(transport)
+        self.digest = digest
+        self.reader = reader
         self.api = self.flows.api
         self.emit = emit
         self.unlocked: Unlocked | None = None
@@ -406,7 +414,12 @@ class Session:
             )
 
         uploader = Uploader(
-            self.api, unlocked.keys, scanner=_ReplayScanner(self.scan_report), on_progress=progress
+            self.api,
+            unlocked.keys,
+            scanner=_ReplayScanner(self.scan_report),
+            on_progress=progress,
+            digest=self.digest,
+            reader=self.reader,
         )
         result = await uploader.upload_folder(
             self.scan_folder_path,
@@ -477,10 +490,15 @@ _METHODS: Final = frozenset(
 _session: Session | None = None
 
 
-def configure(transport: Transport, emit: Callable[[str, dict[str, Any]], None]) -> None:
+def configure(
+    transport: Transport,
+    emit: Callable[[str, dict[str, Any]], None],
+    digest: Digest | None = None,
+    reader: Reader | None = None,
+) -> None:
     """Start the tab's session (the worker calls this once after boot)."""
     global _session  # one session per worker is the point of this module
-    _session = Session(transport, emit)
+    _session = Session(transport, emit, digest, reader)
 
 
 async def call(argument: str) -> str:
@@ -494,6 +512,12 @@ def start_in_browser() -> None:
     """Configure the session for the Pyodide worker: fetch, and events posted to the page."""
     import _securepacs_events  # type: ignore[import-not-found]  # registered by the worker
 
+    from securepacs.client import chosen_files, webcrypto
     from securepacs.client.fetch_transport import FetchTransport
 
-    configure(FetchTransport(), lambda kind, data: _securepacs_events.post(kind, json.dumps(data)))
+    configure(
+        FetchTransport(),
+        lambda kind, data: _securepacs_events.post(kind, json.dumps(data)),
+        webcrypto.sha256,
+        chosen_files.read,
+    )

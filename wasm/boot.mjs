@@ -41,8 +41,7 @@ async function fetchChecked(url, sha256, onChunk) {
 }
 
 export async function bootRuntime(base, manifest, { onProgress = () => {}, onOutput = () => {} } = {}) {
-  // What this boot reads: the Pyodide core (loaded by Pyodide itself from the warmed HTTP
-  // cache after this check), the wheels and libsodium. Nothing else is fetched.
+  // What this boot reads: the Pyodide core, the wheels and libsodium. Nothing else is fetched.
   const wanted = manifest.artifacts.filter(
     (a) => a.path.startsWith(manifest.pyodide.index) || manifest.wheels.includes(a.path) || a.path.startsWith("libsodium/"),
   );
@@ -64,7 +63,23 @@ export async function bootRuntime(base, manifest, { onProgress = () => {}, onOut
   report("python");
   const indexURL = new URL(manifest.pyodide.index, base).href;
   const { loadPyodide } = await import(new URL("pyodide.mjs", indexURL).href);
-  const pyodide = await loadPyodide({ indexURL, packages: [], stdout: onOutput, stderr: onOutput });
+  // Pyodide fetches its wasm core, standard library and lock file itself. While it starts, it
+  // gets the bytes checked above instead: what it compiles is what the manifest names, and
+  // nothing is downloaded twice where the browser keeps no cache (private windows).
+  const checked = new Map([...bytes].map(([path, data]) => [new URL(path, base).href, data]));
+  const platformFetch = globalThis.fetch;
+  globalThis.fetch = (input, init) => {
+    const data = checked.get(new URL(input instanceof Request ? input.url : String(input), base).href);
+    if (data === undefined) return platformFetch(input, init);
+    const type = data.length > 4 && data[0] === 0 && data[1] === 0x61 ? "application/wasm" : "application/octet-stream";
+    return Promise.resolve(new Response(data, { headers: { "Content-Type": type } }));
+  };
+  let pyodide;
+  try {
+    pyodide = await loadPyodide({ indexURL, packages: [], stdout: onOutput, stderr: onOutput });
+  } finally {
+    globalThis.fetch = platformFetch;
+  }
   report("packages");
   for (const wheel of manifest.wheels) {
     pyodide.unpackArchive(bytes.get(wheel), "wheel");

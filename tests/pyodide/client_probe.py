@@ -60,3 +60,29 @@ def run(argument: str) -> str:
             "indexes": sorted(name_of(path) for path in report.indexes),
         }
     return json.dumps(answer, sort_keys=True)
+
+
+async def whole(argument: str) -> str:
+    """Seal each file whole and hash it with WebCrypto (Pyodide only): the entries must equal
+    those of the streaming path, which hashes with hashlib as it seals."""
+    from securepacs.client import webcrypto  # importable in Pyodide only
+
+    request = json.loads(argument)
+    key = StudyKey(bytes.fromhex(request["study_key"]))
+    file_id = bytes.fromhex(request["file_id"])
+    answer = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        for name, data in request["files"].items():
+            (folder / name).write_bytes(base64.b64decode(data))
+        for instance in (
+            i for s in scan_folder(folder).studies.values() for m in s.series.values() for i in m
+        ):
+            streamed = SealedInstance(key, instance, file_id=file_id)
+            stream = b"".join(streamed.chunks())
+            sealed = SealedInstance(key, instance, file_id=file_id)
+            data = sealed.seal_whole()
+            entry = sealed.entry_for(await webcrypto.sha256(data))
+            answer[Path(instance.path).name] = data == stream and entry == streamed.entry
+    answer["empty"] = (await webcrypto.sha256(b"")).hex() == hashlib.sha256(b"").hexdigest()
+    return json.dumps(answer, sort_keys=True)

@@ -57,3 +57,15 @@ def test_scan_and_seal_match_cpython_in_chromium(run_in_chromium: GuestCall) -> 
     files = {"client_probe.py": PROBE_PATH.read_text(encoding="utf-8")}
     wasm = json.loads(run_in_chromium(files, "client_probe", "run", request))
     assert wasm == json.loads(client_probe.run(request))
+
+
+@pytest.mark.parametrize("runtime", ["node", "chromium"])
+def test_whole_file_sealing_hashed_by_webcrypto_gives_the_streamed_entries(
+    runtime: str, run_in_pyodide_node: GuestCall, run_in_chromium: GuestCall
+) -> None:
+    run = run_in_pyodide_node if runtime == "node" else run_in_chromium
+    files = {"client_probe.py": PROBE_PATH.read_text(encoding="utf-8")}
+    answer = json.loads(run(files, "client_probe", "whole", _request()))
+    assert answer.pop("empty") is True
+    assert len(answer) == len(SAMPLES) - 1
+    assert all(answer.values()), answer

@@ -54,6 +54,12 @@ async function boot(): Promise<{ pyodide: Pyodide; call: PyProxyCallable }> {
     // Python's own output is for developers; it never carries secrets (nothing prints them).
     onOutput: () => undefined,
   });
+  pyodide.registerJsModule("_securepacs_files", {
+    read: (path: string): Promise<ArrayBuffer> => {
+      const file = chosen.get(path);
+      return file ? file.arrayBuffer() : Promise.reject(new Error("The chosen file is gone. Choose the folder again."));
+    },
+  });
   pyodide.registerJsModule("_securepacs_events", {
     post: (event: string, json: string) => post({ kind: "event", event, data: JSON.parse(json) as unknown }),
   });
@@ -63,6 +69,8 @@ async function boot(): Promise<{ pyodide: Pyodide; call: PyProxyCallable }> {
   return { pyodide, call: session.call };
 }
 
+// The chosen files by the path the worker mounted them at, for reading without WORKERFS.
+const chosen = new Map<string, File>();
 const runtime = boot();
 runtime.catch((error: unknown) => post({ kind: "failed", message: String((error as Error)?.message ?? error) }));
 
@@ -75,6 +83,7 @@ async function handle(message: Inbound): Promise<void> {
     mounts += 1;
     const folder = `/uploads/${mounts}`;
     pyodide.FS.mkdirTree(folder);
+    for (const { path, file } of message.files) chosen.set(`${folder}/${path}`, file);
     pyodide.FS.mount(
       pyodide.FS.filesystems.WORKERFS,
       { blobs: message.files.map(({ path, file }) => ({ name: path, data: file })) },
