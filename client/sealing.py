@@ -129,6 +129,11 @@ class SealedInstance:
         return self._entry
 
     @property
+    def plaintext_size(self) -> int:
+        """Bytes read from the file so far (all of them once it is sealed)."""
+        return self._plain_size
+
+    @property
     def entry(self) -> ManifestEntry:
         """The manifest entry; available once :meth:`chunks` has been consumed."""
         if self._entry is None:

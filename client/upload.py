@@ -728,6 +728,9 @@ def _seal_whole(
     """A file sealed whole; with ``hashed``, its SHA-256 too (here, on a sealing thread)."""
     sealed = SealedInstance(study_key, instance, file_id=record.file_id)
     data = sealed.seal_whole(plain)
+    if sealed.plaintext_size != instance.size:
+        # The scan sized the upload (one request or parts, the journal) by the old length.
+        raise UploadError(f"{instance.path} changed while it was being read. Upload it again.")
     return data, sealed, hashlib.sha256(data).digest() if hashed else None
 
 
@@ -738,12 +741,6 @@ async def _known(digest: bytes) -> bytes:
 def _exhaust(pieces: Iterator[bytes]) -> None:
     for _ in pieces:
         pass
-
-
-def _drain(pieces: Iterator[bytes]) -> None:
-    # The entry (size and hash) is complete only once the sealer has run to its end.
-    for _ in pieces:
-        raise UploadError("A file grew while it was being read. Upload it again.")
 
 
 def _file_digest(path: str) -> bytes:

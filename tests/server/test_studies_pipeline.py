@@ -18,16 +18,19 @@ from securepacs.client.download import Downloader, IntegrityError, VersionMemory
 from securepacs.client.library import load_rows
 from securepacs.client.search import StudyFilter, search
 from securepacs.client.transport import TransportFailure
-from securepacs.client.upload import Uploader, UploadOptions, UploadProgress
+from securepacs.client.upload import Uploader, UploadError, UploadOptions, UploadProgress
 from securepacs.server.blobs import BlobStore
 from securepacs.server.domain.studies.services import part_key
 from securepacs.server.settings import Settings, load_settings
 from tests.server.conftest import InProcessTransport, Person, sign_in
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from litestar import Litestar
     from litestar.testing import AsyncTestClient
 
+    from securepacs.client.scanned import Instance, ScanProgress, ScanReport, StudyAttributes
     from securepacs.server.settings import Settings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("cheap_kdf")]
@@ -270,3 +273,31 @@ async def test_an_awaited_reader_and_digest_give_the_same_studies(
         await downloader.to_folder(outcome.study_id, out)
         downloaded += [p.read_bytes() for p in out.rglob("*.dcm")]
     assert sorted(downloaded) == sorted(_originals(folder).values())
+
+
+async def test_a_file_that_changed_since_the_scan_stops_the_upload_with_its_name(
+    client: AsyncTestClient[Litestar], settings: Settings, tmp_path: Path
+) -> None:
+    person = await _account(client, settings)
+    api, uploader, _ = _tools(client, person, tmp_path)
+    folder = _folder(tmp_path, ("CT_small.dcm",))
+    target = folder / "CT_small.dcm"
+
+    def grown(
+        folder: Path,
+        on_progress: Callable[[ScanProgress], None] | None = None,
+        *,
+        on_instance: Callable[[Instance, StudyAttributes], None] | None = None,
+    ) -> ScanReport:
+        def grow_then_hand_over(instance: Instance, attributes: StudyAttributes) -> None:
+            with target.open("ab") as handle:  # the file grows after the scan sized it
+                handle.write(b"\0" * 100)
+            if on_instance is not None:
+                on_instance(instance, attributes)
+
+        return scan_folder(folder, on_progress, on_instance=grow_then_hand_over)
+
+    uploader.scanner = grown
+    with pytest.raises(UploadError, match=r"CT_small\.dcm changed while it was being read"):
+        await uploader.upload_folder(folder, UploadOptions())
+    assert (await api.stats()).studies == 0

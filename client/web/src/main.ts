@@ -31,7 +31,12 @@ async function main(): Promise<void> {
       }
     });
   });
-  await app.start();
+  try {
+    await app.start();
+  } catch {
+    // The first request failed (the network dialog has said so): leave a way back.
+    app.bootScreen("SecurePACS cannot reach the server.", "Check your network connection, then reload the page.");
+  }
 }
 
 void main();

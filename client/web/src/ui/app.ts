@@ -87,6 +87,8 @@ export class App {
   async logout(): Promise<void> {
     if (this.uploading && !window.confirm("An upload is running. Log out and stop it?")) return;
     window.clearInterval(this.statusTimer);
+    // Nothing of the signed-in person stays on screen: an open upload panel or dialog goes too.
+    for (const leftover of document.querySelectorAll(".upload-panel, dialog, .menu")) leftover.remove();
     await this.runtime.call("logout").catch(() => undefined);
     this.email = "";
     this.uploading = false;
