@@ -4,7 +4,9 @@ and My Account (statistics, recovery keys, password, sessions, the expired-sessi
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pyotp
@@ -203,3 +205,27 @@ def test_my_account_shows_usage_manages_keys_password_and_sessions(
     # No recovery key any more: the initialization prompt asks for one again.
     app.create_recovery_key(page, tab.downloads)
     expect(page.get_by_test_id("search-status")).to_have_text("3 of 3 studies", timeout=app.SLOW)
+
+
+def test_a_session_about_to_end_shows_the_session_warning(
+    tab: Tab, site: Server, mail: SmtpInbox
+) -> None:
+    page, email = tab.page, "warned.person@example.org"
+    app.register(page, site, mail, email)
+    # The app looks at its session once a minute; a fake clock makes that minute pass now.
+    page.clock.install()
+    app.log_in(page, email)
+    app.create_recovery_key(page, tab.downloads)
+    app.wait_for_studies(page)
+    soon = datetime.now(UTC) + timedelta(minutes=3)
+    with sqlite3.connect(site.root / "server" / "securepacs.db") as db:
+        mine = "account_id = (SELECT id FROM account WHERE email = ?)"
+        [stored] = db.execute(f"SELECT expires_at FROM session WHERE {mine}", (email,)).fetchone()  # noqa: S608
+        # The same text form the server writes, three minutes from now.
+        value = soon.strftime("%Y-%m-%d %H:%M:%S.%f") + stored[26:]
+        db.execute(f"UPDATE session SET expires_at = ? WHERE {mine}", (value, email))  # noqa: S608
+    page.clock.fast_forward(61_000)
+    warning = page.get_by_test_id("session-warning-dialog")
+    expect(warning).to_contain_text(re.compile(r"Your session ends in about [23] minutes"))
+    warning.get_by_role("button", name="Later").click()
+    expect(warning).to_have_count(0)

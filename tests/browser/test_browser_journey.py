@@ -9,22 +9,29 @@ may leave the app's origin.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from playwright.sync_api import expect
 
+from securepacs.client.accounts import AccountFlows
+from securepacs.client.api import ApiClient
 from securepacs.client.dicom import scan_folder
+from securepacs.client.download import Downloader
+from securepacs.client.httpx_transport import HttpxTransport
+from securepacs.client.library import load_rows
 from securepacs.client.search import StudyFilter, search
 from securepacs.crypto.recovery import parse_key_file
 from tests.browser import app
 from tests.browser.data import CANARY, CANARY_UID
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from tests.browser.conftest import Tab
     from tests.conftest import SmtpInbox
     from tests.live_server import Server
@@ -43,8 +50,21 @@ def _uids(page_rows: list[dict[str, str]]) -> set[str]:
     return {row["Study Instance UID"] for row in page_rows}
 
 
+async def _download_all(site: Server, email: str, out: Path) -> set[str]:
+    """Sign in with the client core over httpx, download every study; SHA-256 of each file."""
+    async with HttpxTransport(site.url) as transport:
+        unlocked = await AccountFlows(transport).login(email, app.PASSWORD)
+        api = ApiClient(transport)
+        rows, failed = await load_rows(api, unlocked.keys)
+        assert failed == []
+        downloader = Downloader(api, unlocked.keys)
+        for row in rows:
+            await downloader.to_folder(row.study_id, out / row.study_id)
+    return {hashlib.sha256(p.read_bytes()).hexdigest() for p in out.rglob("*.dcm")}
+
+
 def test_first_session_register_upload_search_and_log_out(
-    tab: Tab, site: Server, mail: SmtpInbox, dicom_folder: Path
+    tab: Tab, site: Server, mail: SmtpInbox, dicom_folder: Path, tmp_path: Path
 ) -> None:
     page, email = tab.page, "first.session@example.org"
     key_file = app.sign_up(page, site, mail, email, tab.downloads)
@@ -141,6 +161,17 @@ def test_first_session_register_upload_search_and_log_out(
         data = path.read_bytes()
         for secret in secrets:
             assert secret not in data, (path.name, secret)
+
+    # What the browser sealed, the CLI's core downloads and opens: every file comes back
+    # byte for byte, verified against the manifest the worker signed.
+    with ThreadPoolExecutor(1) as pool:
+        downloaded = pool.submit(asyncio.run, _download_all(site, email, tmp_path / "out"))
+        assert downloaded.result() == {
+            hashlib.sha256(Path(i.path).read_bytes()).hexdigest()
+            for study in report.studies.values()
+            for members in study.series.values()
+            for i in members
+        }
 
     # Delete the canary study from the row menu.
     page.get_by_test_id("row-actions").first.click()
