@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, Request
 from litestar.di import NamedDependency, Provide
-from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -98,7 +97,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Litestar:
     ) -> SignedIn:
         return await accounts.resolve(request.cookies.get(SESSION_COOKIE))
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health,
             ready,
@@ -117,7 +116,6 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Litestar:
             "me": Provide(provide_me),
         },
         exception_handlers=exception_handlers(),  # type: ignore[arg-type]
-        middleware=[DefineMiddleware(EdgeMiddleware, behind_tls=settings.behind_tls)],
         openapi_config=OpenAPIConfig(
             title="SecurePACS API", version=API_VERSION, path="/api/schema"
         ),
@@ -137,3 +135,8 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    # Outermost, around routing itself: Litestar runs the middleware it is given only for
+    # requests that match a route, and a 404 or 405 of the router must carry the security
+    # headers and be logged like any other response.
+    app.asgi_handler = EdgeMiddleware(app.asgi_handler, behind_tls=settings.behind_tls)
+    return app

@@ -251,6 +251,8 @@ async def test_sessions_of_another_account_are_not_found(
         ("GET", "/ready"),
         ("GET", "/api/v1/me/"),
         ("GET", "/no/such/page"),
+        ("POST", "/no/such/page"),
+        ("DELETE", "/"),
         ("POST", "/api/v1/auth/prelogin"),
         ("GET", "/api/schema/openapi.json"),
     ],

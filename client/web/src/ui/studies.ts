@@ -245,7 +245,11 @@ export function studiesTab(app: App, container: HTMLElement): void {
   const closeMenu = (): void => {
     menu.hidden = true;
   };
+  const escape = (event: KeyboardEvent): void => {
+    if (event.key === "Escape") closeMenu();
+  };
   document.addEventListener("click", closeMenu);
+  document.addEventListener("keydown", escape);
 
   const grid = new Grid((row, x, y) => {
     const item = (label: string, action: (() => void) | null, hint = ""): HTMLButtonElement =>
@@ -275,6 +279,7 @@ export function studiesTab(app: App, container: HTMLElement): void {
     menu.hidden = false;
     menu.style.left = `${Math.min(x, window.innerWidth - 220)}px`;
     menu.style.top = `${Math.min(y, window.innerHeight - 280)}px`;
+    menu.querySelector<HTMLButtonElement>("button:not(:disabled)")?.focus();
   });
 
   const filters = (): Record<string, string> => ({
@@ -386,6 +391,7 @@ export function studiesTab(app: App, container: HTMLElement): void {
     if (!container.contains(grid.element)) {
       stopEvents();
       document.removeEventListener("click", closeMenu);
+      document.removeEventListener("keydown", escape);
       observer.disconnect();
     }
   });
