@@ -55,7 +55,7 @@ export async function expiredSessionDialog(uploading: boolean): Promise<void> {
   if (shownSessionDialog) return;
   shownSessionDialog = true;
   const text = uploading
-    ? "Your session has expired while an upload was running. Sign in again, then restart the upload: files already stored are not sent twice."
+    ? "Your session has expired while an upload was running. Sign in again, then restart the upload: studies that finished uploading are not sent again."
     : "Your session has expired or was ended from another window. Sign in again to continue.";
   await openDialog("Session expired", [h("p", {}, text)], [{ label: "Sign in again", value: "reload", primary: true }], {
     testId: "expired-session-dialog",
