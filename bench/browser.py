@@ -38,12 +38,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import email.parser
-import email.policy
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -56,9 +53,10 @@ import crypto_kernel
 import httpx
 import msgspec
 import synthetic
+from accounts import _free_port, _outbox_tokens, _server_command
 from playwright.sync_api import expect, sync_playwright
 
-from securepacs.client.accounts import AccountFlows, token_from_link
+from securepacs.client.accounts import AccountFlows
 from securepacs.client.api import StatsView
 from securepacs.client.httpx_transport import HttpxTransport
 from securepacs.client.transport import CSRF_HEADER, SESSION_COOKIE
@@ -67,24 +65,13 @@ from securepacs.client.upload import BATCH_ITEM_BYTES, BATCH_ITEMS, PART_BYTES, 
 ROOT: Final = Path(__file__).resolve().parents[1]
 # wasm/serve.py is a script beside the runtime build, not a package.
 sys.path.insert(0, str(ROOT / "wasm"))
-from serve import StaticSite, serve_in_thread  # noqa: E402
+from serve import CHROMIUM, CHROMIUM_ARGS, StaticSite, serve_in_thread  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
     from playwright.sync_api import Browser, BrowserContext, Page, Playwright
 
-CHROMIUM: Final = "/usr/bin/chromium"
-# Debian's Chromium in a container needs these; they match tests/pyodide/browser/chromium.mjs.
-CHROMIUM_FLAGS: Final = (
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
 # Started by this script (see Chromium) with a DevTools port; the last three are what
 # Playwright's own launch adds so that a tab without a visible window runs at full speed.
 DEVTOOLS_FLAGS: Final = (
@@ -360,20 +347,6 @@ class Server:
         )
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _server_command() -> list[str]:
-    script = Path(sys.executable).with_name("securepacs")
-    if script.is_file():
-        return [str(script), "serve"]
-    return [sys.executable, "-m", "securepacs.server", "serve"]
-
-
 def _wait_until_up(process: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     with httpx.Client(base_url=base_url, timeout=2) as client:
@@ -430,17 +403,10 @@ class Account:
 
 def _outbox_token(outbox: Path, address: str) -> str:
     """The confirmation token mailed to ``address`` (the link's part after '#')."""
-    parser = email.parser.BytesParser(policy=email.policy.default)
-    for path in sorted(outbox.glob("*.eml"), reverse=True):
-        message = parser.parsebytes(path.read_bytes())
-        if str(message["To"]).strip().lower() != address:
-            continue
-        body = message.get_body(preferencelist=("plain",))
-        text = str(body.get_content()) if body is not None else ""
-        links = [word for word in text.split() if word.startswith("http") and "#" in word]
-        if links:
-            return token_from_link(links[-1])
-    raise RuntimeError("no confirmation mail in the outbox")
+    token = _outbox_tokens(outbox).get(address)
+    if token is None:
+        raise RuntimeError("no confirmation mail in the outbox")
+    return token
 
 
 async def _sign_up(server: Server, address: str) -> Account:
@@ -526,7 +492,7 @@ class Chromium:
         self._problems = problems
         self._browser: Browser | None = None
         profile.mkdir(parents=True)
-        command = [CHROMIUM, *CHROMIUM_FLAGS, *DEVTOOLS_FLAGS, f"--user-data-dir={profile}"]
+        command = [str(CHROMIUM), *CHROMIUM_ARGS, *DEVTOOLS_FLAGS, f"--user-data-dir={profile}"]
         self._process = subprocess.Popen(
             [*command, "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )

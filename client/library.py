@@ -21,7 +21,15 @@ if TYPE_CHECKING:
     from securepacs.client.api import ApiClient, StudySummaryView
     from securepacs.crypto import AccountKeys
 
-__all__ = ("StudyRow", "UnknownStudy", "load_rows", "open_row", "resolve", "short_id")
+__all__ = (
+    "StudyRow",
+    "UnknownStudy",
+    "load_rows",
+    "open_row",
+    "resolve",
+    "short_id",
+    "try_open_row",
+)
 
 
 class UnknownStudy(Exception):
@@ -76,15 +84,24 @@ def open_row(keys: AccountKeys, summary: StudySummaryView) -> StudyRow:
     )
 
 
+def try_open_row(keys: AccountKeys, summary: StudySummaryView) -> StudyRow | None:
+    """:func:`open_row`, or None for a row that does not open (reported, never guessed at)."""
+    try:
+        return open_row(keys, summary)
+    except (CryptoError, msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
 async def load_rows(api: ApiClient, keys: AccountKeys) -> tuple[list[StudyRow], list[str]]:
     """Every study I can see, opened; and the ids of rows that would not open."""
     rows: list[StudyRow] = []
     failed: list[str] = []
     for summary in await api.list_studies():
-        try:
-            rows.append(open_row(keys, summary))
-        except (CryptoError, msgspec.DecodeError, msgspec.ValidationError):
+        row = try_open_row(keys, summary)
+        if row is None:
             failed.append(summary.study_id)
+        else:
+            rows.append(row)
     return rows, failed
 
 

@@ -331,38 +331,33 @@ class Uploader:
         # Sealed before a request slot is taken, so sealing overlaps with sending; the
         # starter bounds how many sealed batches wait.
         async with self._starter:
-            hashed = self.digest is None
-            plains = await self._read([instance for _, instance, _ in members])
-            sealed = await _offload(
-                lambda: [
-                    _seal_whole(*member, hashed=hashed, plain=plain)
-                    for member, plain in zip(members, plains, strict=True)
-                ]
-            )
-            entries = await self._entries(sealed)
+            sealed = await self._whole(members)
             # The manifest's ciphertext hash is the SHA-256 the server checks each blob against.
-            blobs = [
-                (entry.file_id.hex(), entry.ciphertext_hash, data)
-                for (data, _, _), entry in zip(sealed, entries, strict=True)
-            ]
+            blobs = [(entry.file_id.hex(), entry.ciphertext_hash, data) for data, entry in sealed]
             async with self._slots:
                 await retrying(policy, lambda: self.api.put_blobs(blobs))
         self._update(
             files_uploaded=self._progress.files_uploaded + len(members),
             bytes_uploaded=self._progress.bytes_uploaded + sum(m[1].size for m in members),
         )
-        return entries
+        return [entry for _, entry in sealed]
 
-    async def _entries(
-        self, sealed: list[tuple[bytes, SealedInstance, bytes | None]]
-    ) -> list[ManifestEntry]:
-        """The manifest entries of whole sealed blobs, hashing those not hashed yet."""
+    async def _whole(self, members: list[_Member]) -> list[tuple[bytes, ManifestEntry]]:
+        """Files small enough for one request: read, sealed and hashed whole."""
+        hashed = self.digest is None
+        plains = await self._read([instance for _, instance, _ in members])
+        sealed = await _offload(
+            lambda: [
+                _seal_whole(*member, hashed=hashed, plain=plain)
+                for member, plain in zip(members, plains, strict=True)
+            ]
+        )
         digests = await asyncio.gather(
             *(self._digest(data) if known is None else _known(known) for data, _, known in sealed)
         )
         return [
-            instance.entry_for(digest)
-            for (_, instance, _), digest in zip(sealed, digests, strict=True)
+            (data, instance.entry_for(digest))
+            for (data, instance, _), digest in zip(sealed, digests, strict=True)
         ]
 
     async def _read(self, instances: list[Instance]) -> list[bytes | None]:
@@ -408,29 +403,25 @@ class Uploader:
         *,
         resumed: bool = False,
     ) -> ManifestEntry:
-        sealed = SealedInstance(study_key, instance, file_id=record.file_id)
         blob_id = record.file_id.hex()
         size = ciphertext_size(record.size)
-        pieces = sealed.chunks()
-        carry = bytearray()
         if resumed:
             # An earlier run may have finished this file after its last journal write: ask,
             # and if the server holds it, only re-seal locally for the manifest entry.
             known = await retrying(policy, lambda: self.api.create_blob(blob_id, size))
             if known.complete:
-                await _offload(lambda: _exhaust(pieces))
-                return sealed.entry
+                held = SealedInstance(study_key, instance, file_id=record.file_id)
+                await _offload(lambda: _exhaust(held.chunks()))
+                return held.entry
         if size <= PART_BYTES:
             async with slots:
-                hashed = self.digest is None
-                [plain] = await self._read([instance])
-                whole = await _offload(
-                    lambda: _seal_whole(study_key, instance, record, hashed=hashed, plain=plain)
-                )
-                [entry] = await self._entries([whole])
-                data, digest = whole[0], entry.ciphertext_hash
+                [(data, entry)] = await self._whole([(study_key, instance, record)])
+                digest = entry.ciphertext_hash
                 await retrying(policy, lambda: self.api.put_blob(blob_id, data, sha256=digest))
             return entry
+        sealed = SealedInstance(study_key, instance, file_id=record.file_id)
+        pieces = sealed.chunks()
+        carry = bytearray()
         status = await retrying(policy, lambda: self.api.create_blob(blob_id, size))
         received = set(status.received)
         number = 0

@@ -26,7 +26,7 @@ import msgspec
 
 from securepacs.client.accounts import AccountFlows, RecoveryNeeded, Unlocked
 from securepacs.client.api import ApiError
-from securepacs.client.library import StudyRow, open_row
+from securepacs.client.library import StudyRow, try_open_row
 from securepacs.client.search import SortField, StudyFilter, WorklistIndex
 from securepacs.client.transport import TransportFailure
 from securepacs.client.upload import Uploader, UploadError, UploadOptions
@@ -271,6 +271,11 @@ class Session:
             "sessions": msgspec.to_builtins(sessions),
         }
 
+    async def current_session(self) -> dict[str, Any] | None:
+        """This tab's server session; the page warns before it expires."""
+        current = [s for s in await self.api.sessions() if s.current]
+        return msgspec.to_builtins(current[0]) if current else None
+
     async def create_recovery_key(self, replace: bool = False) -> dict[str, Any]:
         """A new recovery key: its text and file go to the page once, to be saved by the person."""
         key = await self.flows.create_recovery_key(self._keys(), replace=replace)
@@ -326,10 +331,11 @@ class Session:
         failed = 0
         for start in range(0, len(wanted), _OPEN_SLICE):
             for summary in wanted[start : start + _OPEN_SLICE]:
-                try:
-                    rows.append(open_row(keys, summary))
-                except (CryptoError, msgspec.DecodeError, msgspec.ValidationError):
+                row = try_open_row(keys, summary)
+                if row is None:
                     failed += 1
+                else:
+                    rows.append(row)
             self.emit("search", {"opened": len(rows) + failed, "total": len(wanted)})
             await asyncio.sleep(0)
             self._check(request_id)

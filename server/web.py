@@ -21,6 +21,7 @@ absent, and ``/`` then says how to build the app.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import mimetypes
@@ -88,9 +89,17 @@ def _file(path: Path, cache: str) -> File:
 def runtime_digest() -> str | None:
     """The digest in the runtime's URLs: SHA-256 of ``manifest.json``, 16 hex digits."""
     try:
-        return hashlib.sha256((DIST_DIR / "manifest.json").read_bytes()).hexdigest()[:16]
+        stat = (DIST_DIR / "manifest.json").stat()
     except FileNotFoundError:
         return None
+    # A stat per runtime request, a read only when `just wasm` rewrote the manifest.
+    return _manifest_digest(stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _manifest_digest(mtime_ns: int, size: int) -> str:
+    del mtime_ns, size  # the cache key: a rebuilt manifest gets a new entry
+    return hashlib.sha256((DIST_DIR / "manifest.json").read_bytes()).hexdigest()[:16]
 
 
 def selftest_files() -> dict[str, bytes]:

@@ -1,4 +1,4 @@
-"""A static file server with the production security headers, for the browser tests.
+"""A static file server with the production security headers, and how Chromium is started.
 
 The Chromium tests serve their pages and ``wasm/dist`` with it, under the same CSP the
 SecurePACS server sends. Standard library only, so it runs before any dependency is installed.
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
-__all__ = ("CSP", "StaticSite", "serve_in_thread")
+__all__ = ("CHROMIUM", "CHROMIUM_ARGS", "CSP", "StaticSite", "serve_in_thread")
 
 WASM_DIR: Final = Path(__file__).resolve().parent
 
@@ -25,6 +25,20 @@ WASM_DIR: Final = Path(__file__).resolve().parent
 CSP: Final = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+# Debian's chromium, and what it needs headless on these machines (design.md §6). The browser
+# tests and bench/browser.py start it so; tests/pyodide/browser/chromium.mjs, in Node, keeps
+# the same list.
+CHROMIUM: Final = Path("/usr/bin/chromium")
+CHROMIUM_ARGS: Final = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 )
 
 _CONTENT_TYPES: Final = {

@@ -8,6 +8,7 @@ CSP was never violated.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,17 +25,9 @@ if TYPE_CHECKING:
 
     from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request
 
-CHROMIUM = Path("/usr/bin/chromium")
-# What design.md §6 says Debian's chromium needs headless on these machines.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+# wasm/serve.py is a script beside the runtime build, not a package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "wasm"))
+from serve import CHROMIUM, CHROMIUM_ARGS
 
 
 @dataclass
@@ -96,7 +89,9 @@ def browser() -> Iterator[Browser]:
     if not CHROMIUM.is_file():
         pytest.skip("/usr/bin/chromium is missing: `apt-get install -y chromium`")
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS)
+        )
         try:
             yield launched
         finally:

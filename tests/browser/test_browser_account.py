@@ -110,17 +110,17 @@ def test_two_factor_sign_in_with_a_code_and_with_a_recovery_code(
     app.wait_for_studies(page)
     app.log_out(page)
 
-    app.log_in(page, email)
-    form.get_by_text("Use a two-factor recovery code instead").click()
-    form.get_by_label("Two-factor recovery code").fill(codes[0])
-    form.get_by_role("button", name="Verify").click()
+    def with_recovery_code(code: str) -> None:
+        app.log_in(page, email)
+        form.get_by_text("Use a two-factor recovery code instead").click()
+        form.get_by_label("Two-factor recovery code").fill(code)
+        form.get_by_role("button", name="Verify").click()
+
+    with_recovery_code(codes[0])
     app.wait_for_studies(page)
     app.log_out(page)
 
-    app.log_in(page, email)
-    form.get_by_text("Use a two-factor recovery code instead").click()
-    form.get_by_label("Two-factor recovery code").fill(codes[0])
-    form.get_by_role("button", name="Verify").click()
+    with_recovery_code(codes[0])
     expect(form.get_by_role("status")).not_to_be_empty()  # a used code does not work twice
     expect(page.get_by_role("tab", name="Studies")).to_have_count(0)
 

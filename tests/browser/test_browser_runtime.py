@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 from playwright.sync_api import expect
+from serve import CHROMIUM, CHROMIUM_ARGS  # wasm/, put on sys.path by this folder's conftest
 
 from securepacs.server.edge import CSP
 from tests.browser import app
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, open_tab
+from tests.browser.conftest import open_tab
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -73,7 +74,7 @@ def test_the_second_visit_starts_from_the_browser_cache(
     # A normal profile on disk, as a person's browser has (a private context caches in memory
     # only, and drops entries as large as the wasm core).
     profile = browser.browser_type.launch_persistent_context(
-        tmp_path / "profile", executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        tmp_path / "profile", executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS)
     )
     try:
         page = profile.new_page()

@@ -24,7 +24,7 @@ import pytest
 
 # wasm/serve.py is a script beside the build, not a package; its server is the one tests use.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "wasm"))
-from serve import CSP, StaticSite, serve_in_thread
+from serve import CHROMIUM, CSP, StaticSite, serve_in_thread
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -52,7 +52,6 @@ BUILD_SCRIPT: Final = PROJECT_DIR / "wasm" / "build.py"
 HARNESS: Final = Path(__file__).resolve().with_name("harness.mjs")
 BROWSER_DIR: Final = Path(__file__).resolve().with_name("browser")
 DRIVER: Final = BROWSER_DIR / "drive.mjs"
-CHROMIUM: Final = Path("/usr/bin/chromium")
 
 # Booting Pyodide takes a few seconds; the margin covers slow CI machines and large vector files.
 NODE_TIMEOUT_SECONDS: Final = 300

@@ -16,6 +16,11 @@ export class WorkerFailure extends Error {
   }
 }
 
+/** What to show for a failed request: the worker's message, written for the person. */
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 type Listener = (data: unknown) => void;
 
 export interface BootState {
@@ -34,7 +39,7 @@ export class Runtime {
   private readonly listeners = new Map<string, Set<Listener>>();
   readonly boot: BootState = { loaded: 0, total: 0, step: "download", ready: false, failed: null, milliseconds: null };
   private readonly bootListeners = new Set<(state: BootState) => void>();
-  // Requests on the wire, so a failure handler can tell "the session ended" from "one call failed".
+  // Hears every failed call with its method, so the app can tell "the session ended" from "one call failed".
   private failureHandler: (failure: WorkerFailure, method: string) => void = () => undefined;
 
   constructor() {

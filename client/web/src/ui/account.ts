@@ -5,7 +5,7 @@ import QRCode from "qrcode";
 
 import { confirmDialog, openDialog } from "../dialogs";
 import { field, formatBytes, h, replace, saveFile } from "../dom";
-import { WorkerFailure } from "../rpc";
+import { errorText } from "../rpc";
 import type { App } from "./app";
 
 interface SessionRow {
@@ -43,10 +43,6 @@ interface NewRecoveryKey {
 function when(iso: string): string {
   const date = new Date(iso);
   return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
-}
-
-function errorText(error: unknown): string {
-  return error instanceof WorkerFailure ? error.message : String((error as Error)?.message ?? error);
 }
 
 /** Generate a recovery key, make the person download it and confirm it is stored. */

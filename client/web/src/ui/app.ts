@@ -70,9 +70,8 @@ export class App {
     window.clearInterval(this.statusTimer);
     this.statusTimer = window.setInterval(() => {
       void this.runtime
-        .call<{ sessions: { current: boolean; expires_at: string }[] }>("account")
-        .then((account) => {
-          const current = account.sessions.find((s) => s.current);
+        .call<{ expires_at: string } | null>("current_session")
+        .then((current) => {
           if (!current || this.warned) return;
           const minutes = Math.round((Date.parse(current.expires_at) - Date.now()) / 60_000);
           if (minutes <= 5) {

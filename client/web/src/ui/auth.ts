@@ -4,7 +4,7 @@
 
 import { openDialog } from "../dialogs";
 import { field, h, replace } from "../dom";
-import { WorkerFailure } from "../rpc";
+import { errorText } from "../rpc";
 import type { App } from "./app";
 
 export interface SignedIn {
@@ -30,11 +30,6 @@ function show(box: HTMLElement, text: string, error = false): void {
   box.classList.toggle("error", error);
 }
 
-function failureText(error: unknown): string {
-  if (error instanceof WorkerFailure) return error.message;
-  return String((error as Error)?.message ?? error);
-}
-
 /** Run ``action`` with the form's button disabled; errors land in ``box``. */
 async function busy(button: HTMLButtonElement, box: HTMLElement, action: () => Promise<void>): Promise<void> {
   button.disabled = true;
@@ -42,10 +37,26 @@ async function busy(button: HTMLButtonElement, box: HTMLElement, action: () => P
   try {
     await action();
   } catch (error) {
-    show(box, failureText(error), true);
+    show(box, errorText(error), true);
   } finally {
     button.disabled = false;
   }
+}
+
+/** A new password typed twice; ``differs`` says so in ``box`` when the two do not match. */
+function newPassword(label: string): {
+  password: HTMLInputElement;
+  fields: HTMLLabelElement[];
+  differs: (box: HTMLElement) => boolean;
+} {
+  const password = input("password", "password", "new-password", { minlength: "10" });
+  const again = input("password2", "password", "new-password", { minlength: "10" });
+  const differs = (box: HTMLElement): boolean => {
+    if (password.value === again.value) return false;
+    show(box, "The two passwords differ. Type the same password twice.", true);
+    return true;
+  };
+  return { password, fields: [field(label, password), field(`Confirm ${label.toLowerCase()}`, again)], differs };
 }
 
 function link(label: string, onclick: () => void): HTMLAnchorElement {
@@ -143,16 +154,14 @@ export function twoFactorScreen(app: App, email: string, password: string, remem
 
 export function registerScreen(app: App): void {
   const email = input("email", "email", "username", { placeholder: "name@example.org" });
-  const password = input("password", "password", "new-password", { minlength: "10" });
-  const again = input("password2", "password", "new-password", { minlength: "10" });
+  const { password, fields, differs } = newPassword("Password");
   const submit = h("button", { type: "submit", class: "primary" }, "Register");
   const box = messageBox();
   const form = h(
     "form",
     { class: "stack", "aria-label": "Register" },
     field("Email", email),
-    field("Password", password),
-    field("Confirm password", again),
+    ...fields,
     h("p", { class: "hint" }, "Your password encrypts your keys on this device. SecurePACS never receives it and cannot reset your data without your recovery key."),
     submit,
     box,
@@ -160,10 +169,7 @@ export function registerScreen(app: App): void {
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    if (password.value !== again.value) {
-      show(box, "The two passwords differ. Type the same password twice.", true);
-      return;
-    }
+    if (differs(box)) return;
     void busy(submit, box, async () => {
       show(box, "Creating your keys…");
       await app.runtime.call("register", { email: email.value, password: password.value });
@@ -207,7 +213,7 @@ export async function confirmScreen(app: App, token: string): Promise<void> {
     history.replaceState(null, "", "/");
     loginScreen(app, "Your email address is confirmed. You can log in now.");
   } catch (error) {
-    show(box, `${failureText(error)} Use Resend email confirmation to get a new link.`, true);
+    show(box, `${errorText(error)} Use Resend email confirmation to get a new link.`, true);
     app.root.querySelector(".card")?.appendChild(h("nav", { class: "links" }, link("Resend email confirmation", () => resendScreen(app)), link("Back to Log in", () => loginScreen(app))));
   }
 }
@@ -237,25 +243,20 @@ export function forgotScreen(app: App): void {
 }
 
 export function resetScreen(app: App, token: string): void {
-  const password = input("password", "password", "new-password", { minlength: "10" });
-  const again = input("password2", "password", "new-password", { minlength: "10" });
+  const { password, fields, differs } = newPassword("New password");
   const submit = h("button", { type: "submit", class: "primary" }, "Set new password");
   const box = messageBox();
   const form = h(
     "form",
     { class: "stack", "aria-label": "Set a new password" },
-    field("New password", password),
-    field("Confirm new password", again),
+    ...fields,
     h("p", { class: "warning" }, "After the reset, SecurePACS asks for your recovery key before your studies open again."),
     submit,
     box,
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    if (password.value !== again.value) {
-      show(box, "The two passwords differ. Type the same password twice.", true);
-      return;
-    }
+    if (differs(box)) return;
     void busy(submit, box, async () => {
       await app.runtime.call("reset_password", { token, password: password.value });
       history.replaceState(null, "", "/");
@@ -322,7 +323,7 @@ export async function recoveryDialog(app: App): Promise<boolean> {
       });
       return true;
     } catch (error) {
-      show(box, failureText(error), true);
+      show(box, errorText(error), true);
     }
   }
 }

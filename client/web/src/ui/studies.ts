@@ -4,7 +4,7 @@
 
 import { confirmDialog, openDialog } from "../dialogs";
 import { field, formatBytes, formatPersonName, formatStudyDate, h, replace } from "../dom";
-import { WorkerFailure } from "../rpc";
+import { errorText, WorkerFailure } from "../rpc";
 import type { App } from "./app";
 import { uploadPanel } from "./upload";
 
@@ -312,7 +312,7 @@ export function studiesTab(app: App, container: HTMLElement): void {
       loadedSource = source.value;
       return true;
     } catch (error) {
-      status.textContent = error instanceof WorkerFailure ? error.message : String(error);
+      status.textContent = errorText(error);
       status.classList.toggle("error", !(error instanceof WorkerFailure && error.kind === "cancelled"));
       return false;
     } finally {
@@ -339,7 +339,7 @@ export function studiesTab(app: App, container: HTMLElement): void {
             : "Search returns no studies. Check the filters, the date range and the spelling, or Reset."
           : `${result.rows.length} of ${result.total} studies`;
     } catch (error) {
-      status.textContent = error instanceof WorkerFailure ? error.message : String(error);
+      status.textContent = errorText(error);
       status.classList.add("error");
     } finally {
       search.disabled = false;

@@ -7,7 +7,7 @@
 import { openDialog } from "../dialogs";
 import { field, formatBytes, formatDuration, h, replace } from "../dom";
 import type { ChosenFile } from "../messages";
-import { WorkerFailure } from "../rpc";
+import { errorText, WorkerFailure } from "../rpc";
 import type { App } from "./app";
 
 interface ScanCounts {
@@ -152,7 +152,7 @@ export function uploadPanel(app: App, onFinished: () => void): void {
       upload.disabled = false;
     } catch (error) {
       found.textContent = "";
-      note.textContent = error instanceof WorkerFailure ? error.message : String(error);
+      note.textContent = errorText(error);
       note.classList.add("error");
     }
   }
@@ -196,9 +196,8 @@ export function uploadPanel(app: App, onFinished: () => void): void {
         onFinished();
       })
       .catch((error: unknown) => {
-        note.textContent = error instanceof WorkerFailure
-          ? `${error.message}${error.status === 401 ? " Sign in again, then restart the upload." : ""}`
-          : String(error);
+        const expired = error instanceof WorkerFailure && error.status === 401;
+        note.textContent = errorText(error) + (expired ? " Sign in again, then restart the upload." : "");
         note.classList.add("error");
         zone.disabled = false;
         upload.disabled = folder === null;
