@@ -26,8 +26,10 @@ import msgspec
 
 from securepacs.client.accounts import AccountFlows, RecoveryNeeded, Unlocked
 from securepacs.client.api import ApiError
+from securepacs.client.download import IntegrityError
 from securepacs.client.library import StudyRow, try_open_row
 from securepacs.client.search import SortField, StudyFilter, WorklistIndex
+from securepacs.client.study_port import StudyPortError, StudyPorts
 from securepacs.client.transport import TransportFailure
 from securepacs.client.upload import Uploader, UploadError, UploadOptions
 from securepacs.crypto import CryptoError, fingerprint
@@ -47,7 +49,16 @@ if TYPE_CHECKING:
     from securepacs.client.transport import Transport
     from securepacs.client.upload import Digest, Reader, UploadProgress
 
-__all__ = ("Session", "SessionError", "answer", "call", "configure", "start_in_browser")
+__all__ = (
+    "Session",
+    "SessionError",
+    "answer",
+    "call",
+    "configure",
+    "port",
+    "shaped",
+    "start_in_browser",
+)
 
 # Rows opened between two yields to the event loop: a Cancel from the page gets through.
 _OPEN_SLICE: Final = 200
@@ -131,6 +142,7 @@ class Session:
         self.scan_report: ScanReport | None = None
         self.scan_folder_path: Path | None = None
         self.cancelled: set[str] = set()
+        self.ports: StudyPorts | None = None
 
     # Sign-in -------------------------------------------------------------------------------
 
@@ -139,9 +151,11 @@ class Session:
         self.unlocked, self.pending = None, None
         self.rows, self.index = [], WorklistIndex(())
         self.scan_report, self.scan_folder_path = None, None
+        self.ports = None
 
     def _signed_in(self, unlocked: Unlocked) -> dict[str, Any]:
         self.unlocked, self.pending = unlocked, None
+        self.ports = StudyPorts(self.api, unlocked.keys)
         return {"state": "unlocked", "email": unlocked.view.email}
 
     def _keys(self) -> Unlocked:
@@ -376,6 +390,17 @@ class Session:
         self.rows = [row for row in self.rows if row.study_id != study_id]
         self.index = WorklistIndex(row.attributes for row in self.rows)
 
+    async def open_study(self, study_id: str) -> None:
+        """Open a study for a viewer or download window (its port is made next, by the worker).
+
+        Opened afresh each time, so a window opened after an upload sees the newest version.
+        """
+        self._keys()
+        if self.ports is None:  # pragma: no cover -- set whenever keys are
+            raise SessionError("Your keys are locked. Sign in again to continue.")
+        self.ports.refresh(study_id)
+        await self.ports.study(study_id)
+
     async def cancel(self, request_id: str) -> None:
         """Ask the running request ``request_id`` to stop at its next step."""
         self.cancelled.add(request_id)
@@ -461,16 +486,23 @@ async def answer(session: Session, request: dict[str, Any]) -> dict[str, Any]:
     )
     if method is None or name not in _METHODS:
         return _error("input", f"Unknown request {name!r}. Reload the page.")
+    return await shaped(lambda: method(**request.get("args", {})))
+
+
+async def shaped(run: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+    """``{"ok": true, "value": ...}`` with what ``run`` returns, or the error it raised."""
     try:
-        return {"ok": True, "value": await method(**request.get("args", {}))}
+        return {"ok": True, "value": await run()}
     except ApiError as error:
         return _error("api", error.detail, error.code, error.status)
     except TransportFailure:
         return _error("network", "The server did not answer. Check your network and try again.")
     except CryptoError as error:
         return _error("crypto", str(error) or type(error).__name__)
-    except (UploadError, SessionError) as error:
+    except (UploadError, SessionError, StudyPortError) as error:
         return _error("upload" if isinstance(error, UploadError) else "input", str(error))
+    except IntegrityError as error:
+        return _error("integrity", str(error))
     except Cancelled:
         return _error("cancelled", "Cancelled. Narrow the search and run it again.")
     except (TypeError, ValueError) as error:
@@ -512,6 +544,29 @@ async def call(argument: str) -> str:
     if _session is None:
         raise RuntimeError("configure() the session before calling it")
     return json.dumps(await answer(_session, json.loads(argument)))
+
+
+async def port(study_id: str, argument: str) -> str | bytes:
+    """A study port's entry: JSON request in; the bytes of a file or piece, or a JSON answer.
+
+    The worker binds each port to one study and passes that study's id, never the window's.
+    """
+    if _session is None:
+        raise RuntimeError("configure() the session before calling it")
+    session = _session
+
+    async def run() -> Any:
+        if session.ports is None:
+            raise SessionError(
+                "SecurePACS was signed out or locked in the window that opened this one. "
+                "Sign in there and open the study again."
+            )
+        return await session.ports.handle(study_id, json.loads(argument))
+
+    answered = await shaped(run)
+    if answered["ok"] and isinstance(answered["value"], bytes):
+        return answered["value"]
+    return json.dumps(answered)
 
 
 def start_in_browser() -> None:

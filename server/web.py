@@ -12,6 +12,8 @@
   digest every file is immutable: the second visit starts from the browser's cache.
 - ``/dist/…`` without a digest: the same files, revalidated each time, for the protocol
   self-test and the browser tests that load the runtime on its own.
+- ``/viewer`` and ``/download``: the viewer and download windows, opened by the app with the
+  study id in the fragment; ``/download-sw.js``: the service worker that saves a download.
 - ``/selftest/``: the protocol self-test page; the visitor's browser runs every test vector and
   the Wycheproof vectors locally.
 
@@ -152,10 +154,8 @@ _NOT_BUILT: Final = (
 )
 
 
-@get(["/", "/confirm", "/reset"], include_in_schema=False, sync_to_thread=False)
-def app_page() -> Response[bytes] | File:
-    """The app's page; the mailed links land here too, their token in the fragment."""
-    index = APP_DIR / "index.html"
+def _page(name: str) -> Response[bytes] | File:
+    index = APP_DIR / name
     if not index.is_file():
         return Response(
             _NOT_BUILT.encode(),
@@ -164,6 +164,37 @@ def app_page() -> Response[bytes] | File:
             headers={"Cache-Control": REVALIDATE},
         )
     return _file(index, REVALIDATE)
+
+
+@get(["/", "/confirm", "/reset"], include_in_schema=False, sync_to_thread=False)
+def app_page() -> Response[bytes] | File:
+    """The app's page; the mailed links land here too, their token in the fragment."""
+    return _page("index.html")
+
+
+@get("/viewer", include_in_schema=False, sync_to_thread=False)
+def viewer_page() -> Response[bytes] | File:
+    """The viewer window; the study id is in the fragment, its port comes from the opener."""
+    return _page("viewer.html")
+
+
+@get("/download", include_in_schema=False, sync_to_thread=False)
+def download_page() -> Response[bytes] | File:
+    """The download window ("Keep this page open"), opened like the viewer."""
+    return _page("download.html")
+
+
+@get("/download-sw.js", include_in_schema=False, sync_to_thread=False)
+def download_worker() -> File:
+    """The service worker that turns the download page's zip stream into a file download.
+
+    It must sit at a fixed URL (a service worker's URL cannot change between releases without
+    unregistering the old one) and is revalidated on every visit.
+    """
+    found = _inside(APP_DIR, "download-sw.js")
+    if found is None:
+        raise NotFound
+    return _file(found, REVALIDATE)
 
 
 def _selftest_routes() -> list[ControllerRouterHandler]:
@@ -192,7 +223,13 @@ def _selftest_routes() -> list[ControllerRouterHandler]:
 
 def web_routes() -> list[ControllerRouterHandler]:
     """The browser-facing routes this checkout can serve."""
-    routes: list[ControllerRouterHandler] = [app_page, app_asset]
+    routes: list[ControllerRouterHandler] = [
+        app_page,
+        viewer_page,
+        download_page,
+        download_worker,
+        app_asset,
+    ]
     if (DIST_DIR / "manifest.json").is_file():
         routes.append(runtime_file)
         if VECTORS_DIR.is_dir():
