@@ -47,7 +47,7 @@ web: wasm
         npm ci --no-audit --no-fund --loglevel=error
         touch "node_modules/.securepacs-$lock"
     fi
-    inputs="$(cat package-lock.json index.html tsconfig.json vite.config.mjs ../../wasm/dist/manifest.json $(find src -type f | sort) | sha256sum | cut -c1-16)"
+    inputs="$(cat package-lock.json ./*.html tsconfig.json vite.config.mjs ../../wasm/dist/manifest.json $(find src public -type f | sort) | sha256sum | cut -c1-16)"
     if [ ! -f "dist/.securepacs-$inputs" ]; then
         npx tsc --noEmit
         npx vite build --logLevel warn

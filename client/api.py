@@ -69,6 +69,7 @@ class MeView(msgspec.Struct, frozen=True):
     needs_recovery: bool
     recovery_key_uids: list[str]
     two_factor_enabled: bool
+    features: list[str] = msgspec.field(default_factory=list)
 
 
 class SessionView(msgspec.Struct, frozen=True):

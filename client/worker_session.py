@@ -143,6 +143,7 @@ class Session:
         self.scan_folder_path: Path | None = None
         self.cancelled: set[str] = set()
         self.ports: StudyPorts | None = None
+        self._features: list[str] | None = None
 
     # Sign-in -------------------------------------------------------------------------------
 
@@ -151,7 +152,7 @@ class Session:
         self.unlocked, self.pending = None, None
         self.rows, self.index = [], WorklistIndex(())
         self.scan_report, self.scan_folder_path = None, None
-        self.ports = None
+        self.ports, self._features = None, None
 
     def _signed_in(self, unlocked: Unlocked) -> dict[str, Any]:
         self.unlocked, self.pending = unlocked, None
@@ -390,6 +391,13 @@ class Session:
         self.rows = [row for row in self.rows if row.study_id != study_id]
         self.index = WorklistIndex(row.attributes for row in self.rows)
 
+    async def features(self) -> list[str]:
+        """The optional features of this account's plan (``advanced_viewer``)."""
+        self._keys()
+        if self._features is None:
+            self._features = list((await self.api.me()).features)
+        return self._features
+
     async def open_study(self, study_id: str) -> None:
         """Open a study for a viewer or download window (its port is made next, by the worker).
 
@@ -398,6 +406,7 @@ class Session:
         self._keys()
         if self.ports is None:  # pragma: no cover -- set whenever keys are
             raise SessionError("Your keys are locked. Sign in again to continue.")
+        self.ports.advanced = "advanced_viewer" in await self.features()
         self.ports.refresh(study_id)
         await self.ports.study(study_id)
 

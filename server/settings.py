@@ -49,6 +49,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     argon2_workers: int = 2
     storage_limit_mb: int = 10_240
     upload_ttl_hours: int = 48
+    # The plan's optional features every account gets until plans exist (user manual: "Open in
+    # advanced Viewer ... shown as inactive on plans where this feature is not included").
+    features: tuple[str, ...] = ("advanced_viewer",)
 
     @property
     def storage_limit_bytes(self) -> int:
@@ -78,6 +81,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 def _scheme(url: str) -> str:
     return urlsplit(url).scheme or "?"
+
+
+FEATURES: Final = ("advanced_viewer",)
+
+
+def _features(env: Mapping[str, str]) -> tuple[str, ...]:
+    """SECUREPACS_FEATURES: comma-separated plan features; empty switches every one off."""
+    raw = env.get(_PREFIX + "FEATURES")
+    if raw is None:
+        return FEATURES
+    chosen = tuple(sorted({f.strip() for f in raw.split(",") if f.strip()}))
+    unknown = [f for f in chosen if f not in FEATURES]
+    if unknown:
+        raise ConfigError(
+            f"{_PREFIX}FEATURES names an unknown feature; known: {', '.join(FEATURES)}"
+        )
+    return chosen
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -186,4 +206,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         argon2_workers=_int(env, "ARGON2_WORKERS", 2, 1, 64),
         storage_limit_mb=_int(env, "STORAGE_LIMIT_MB", 10_240, 1, 1 << 40),
         upload_ttl_hours=_int(env, "UPLOAD_TTL_HOURS", 48, 1, 24 * 90),
+        features=_features(env),
     )

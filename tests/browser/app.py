@@ -151,3 +151,29 @@ def log_out(page: Page) -> None:
     page.get_by_role("tab", name="Logout").click()
     expect(page.get_by_role("status")).to_have_text("You are logged out.")
     expect(page.get_by_role("button", name="Log in")).to_be_visible()
+
+
+def row_action(page: Page, action: str, *, row: int = 0) -> None:
+    """Open the action menu of the grid's row ``row`` and choose ``action``."""
+    page.get_by_test_id("row-actions").nth(row).click()
+    page.get_by_test_id("row-menu").get_by_role("menuitem", name=action, exact=True).click()
+
+
+def open_viewer(page: Page, *, row: int = 0, advanced: bool = False) -> Page:
+    """Open in new Window (or in advanced Viewer): the viewer's window."""
+    with page.expect_popup() as popup:
+        row_action(page, "Open in advanced Viewer" if advanced else "Open in new Window", row=row)
+    viewer = popup.value
+    viewer.set_default_timeout(SLOW)
+    return viewer
+
+
+def open_download(page: Page, *, row: int = 0) -> Page:
+    """Download as zip, confirmed: the download window."""
+    row_action(page, "Download as zip", row=row)
+    dialog = page.get_by_role("dialog", name="Download as zip")
+    with page.expect_popup() as popup:
+        dialog.get_by_role("button", name="Download", exact=True).click()
+    window = popup.value
+    window.set_default_timeout(SLOW)
+    return window

@@ -129,10 +129,12 @@ def test_first_session_register_upload_search_and_log_out(
     assert row["Owner"] == email
     assert row["Images"] == "1"
 
-    # Properties, from the row's action menu; the other actions wait for their issues.
+    # Properties, from the row's action menu; sharing and DICOM nodes wait for their issues.
     page.get_by_test_id("row-actions").first.click()
     menu = page.get_by_test_id("row-menu")
-    for later in ("Open in new Window", "Manage Shares", "Download as zip", "Send To Dicom"):
+    for now in ("Open in new Window", "Open in advanced Viewer", "Download as zip"):
+        expect(menu.get_by_role("menuitem", name=now)).to_be_enabled()
+    for later in ("Manage Shares", "Send To Dicom"):
         expect(menu.get_by_role("menuitem", name=later)).to_be_disabled()
     menu.get_by_role("menuitem", name="Properties").click()
     properties = page.get_by_test_id("properties-dialog")

@@ -64,6 +64,7 @@ async def test_accounts_register_confirm_login_unlocks_the_same_keys(
     me = await client.get("/api/v1/me/")
     assert me.status_code == 200
     assert me.json()["email_confirmed"] is True
+    assert me.json()["features"] == ["advanced_viewer"]
 
 
 async def test_accounts_duplicate_registration_looks_like_the_first(

@@ -27,6 +27,23 @@ def test_settings_defaults_are_one_node(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("value", "features"),
+    [
+        (None, ("advanced_viewer",)),
+        ("", ()),
+        (" advanced_viewer , advanced_viewer", ("advanced_viewer",)),
+    ],
+)
+def test_settings_features_default_on_and_can_be_switched_off(
+    tmp_path: Path, value: str | None, features: tuple[str, ...]
+) -> None:
+    env = {"SECUREPACS_DATA_DIR": str(tmp_path)}
+    if value is not None:
+        env["SECUREPACS_FEATURES"] = value
+    assert load_settings(env).features == features
+
+
+@pytest.mark.parametrize(
     ("name", "value"),
     [
         ("PORT", "eighty"),
@@ -38,6 +55,7 @@ def test_settings_defaults_are_one_node(tmp_path: Path) -> None:
         ("SECRET_KEY", "hunter2-canary"),
         ("LOG_LEVEL", "hunter2-canary"),
         ("SESSION_HOURS", "0"),
+        ("FEATURES", "advanced_viewer,hunter2-canary"),
     ],
 )
 def test_settings_invalid_value_names_the_variable_not_the_value(

@@ -77,7 +77,18 @@ async def test_web_serves_the_app_on_its_pages_and_hashed_assets_for_good(
         assert page.headers["content-type"] == "text/html; charset=utf-8"
         assert "<title>SecurePACS</title>" in page.text
         assert "<script>" not in page.text  # no inline script: the CSP would refuse it
-    [bundle] = [p.name for p in (APP_DIR / "assets").glob("index-*.js")]
+    for path, title in (("/viewer", "SecurePACS Viewer"), ("/download", "SecurePACS Download")):
+        page = await client.get(path)
+        assert page.status_code == 200
+        assert page.headers["cache-control"] == REVALIDATE
+        assert f"<title>{title}</title>" in page.text
+        assert "<script>" not in page.text
+    worker = await client.get("/download-sw.js")
+    assert worker.headers["cache-control"] == REVALIDATE
+    assert worker.headers["content-type"].startswith("text/javascript")
+    # A download's own URL is answered by the service worker; the server never serves it.
+    assert (await client.get(f"/download/{'ab' * 16}")).status_code == 404
+    [bundle] = [p.name for p in (APP_DIR / "assets").glob("app-*.js")]
     asset = await client.get(f"/assets/{bundle}")
     assert asset.headers["cache-control"] == IMMUTABLE
     assert asset.headers["content-type"].startswith("text/javascript")

@@ -6,12 +6,13 @@ import { formatBytes } from "./dom";
 import { Runtime } from "./rpc";
 import { detectStorageMode, Preferences } from "./storage";
 import { App } from "./ui/app";
+import { Windows } from "./ui/windows";
 
 async function main(): Promise<void> {
   const root = document.getElementById("app");
   if (root === null) return;
   const runtime = new Runtime();
-  const app = new App(root, runtime, new Preferences(await detectStorageMode()));
+  const app = new App(root, runtime, new Preferences(await detectStorageMode()), new Windows(runtime));
   const banner = app.banner();
   if (banner !== null) root.before(banner);
   app.bootScreen("Starting SecurePACS…");

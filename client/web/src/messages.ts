@@ -15,7 +15,8 @@ export interface ChosenFile {
 
 export type Inbound =
   | { kind: "call"; id: number; method: string; args: Record<string, unknown> }
-  | { kind: "mount"; id: number; files: ChosenFile[] };
+  | { kind: "mount"; id: number; files: ChosenFile[] }
+  | { kind: "port"; id: number; studyId: string; port: MessagePort };
 
 export interface WorkerError {
   kind: string;

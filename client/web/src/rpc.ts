@@ -106,10 +106,10 @@ export class Runtime {
     }
   }
 
-  private send(message: Inbound): Promise<Answer> {
+  private send(message: Inbound, transfer: Transferable[] = []): Promise<Answer> {
     return new Promise((resolve) => {
       this.pending.set(message.id, resolve);
-      this.worker.postMessage(message);
+      this.worker.postMessage(message, transfer);
     });
   }
 
@@ -126,6 +126,18 @@ export class Runtime {
       throw failure;
     }
     return answer.value as T;
+  }
+
+  /**
+   * A port to the worker bound to one study, for a viewer or download window. The study is
+   * opened (and verified) first, so a study that does not open is refused with its reason.
+   */
+  async studyPort(studyId: string): Promise<MessagePort> {
+    await this.call("open_study", { study_id: studyId });
+    const channel = new MessageChannel();
+    const answer = await this.send({ kind: "port", id: this.next++, studyId, port: channel.port1 }, [channel.port1]);
+    if (!answer.ok) throw new WorkerFailure(answer.error);
+    return channel.port2;
   }
 
   async mount(files: ChosenFile[]): Promise<string> {

@@ -3,6 +3,7 @@
 // only here; the page receives what it shows. See protocol.md §14 for the message shapes.
 
 import type { Inbound, Outbound, RuntimeManifest } from "./messages";
+import type { PortAnswer, PortRequest } from "./study-source";
 
 declare const __RUNTIME_DIGEST__: string;
 declare const __RUNTIME_SRI__: string;
@@ -18,11 +19,19 @@ interface PyodideFS {
   filesystems: { WORKERFS: unknown };
 }
 
+/** A Python ``bytes`` handed to JavaScript: copied out once, then released. */
+interface PyBytes {
+  toJs(): Uint8Array;
+  destroy(): void;
+}
+
+type PortCall = (studyId: string, request: string) => Promise<string | PyBytes>;
+
 interface Pyodide {
   FS: PyodideFS;
   registerJsModule(name: string, module: object): void;
   runPython(code: string): unknown;
-  pyimport(name: string): { call: PyProxyCallable };
+  pyimport(name: string): { call: PyProxyCallable; port: PortCall };
 }
 
 interface BootModule {
@@ -40,7 +49,7 @@ function post(message: Outbound): void {
   scope.postMessage(message);
 }
 
-async function boot(): Promise<{ pyodide: Pyodide; call: PyProxyCallable }> {
+async function boot(): Promise<{ pyodide: Pyodide; call: PyProxyCallable; port: PortCall }> {
   const started = performance.now();
   const response = await fetch(new URL("manifest.json", BASE), { integrity: __RUNTIME_SRI__ });
   if (!response.ok) {
@@ -66,7 +75,7 @@ async function boot(): Promise<{ pyodide: Pyodide; call: PyProxyCallable }> {
   const session = pyodide.pyimport("securepacs.client.worker_session");
   pyodide.runPython("from securepacs.client.worker_session import start_in_browser; start_in_browser()");
   post({ kind: "ready", milliseconds: performance.now() - started });
-  return { pyodide, call: session.call };
+  return { pyodide, call: session.call, port: session.port };
 }
 
 // The chosen files by the path the worker mounted them at, for reading without WORKERFS.
@@ -76,8 +85,58 @@ runtime.catch((error: unknown) => post({ kind: "failed", message: String((error 
 
 let mounts = 0;
 
+/**
+ * Serve a viewer or download window on `port`, bound to one study: every request is answered
+ * for that study and no other, whatever the window asks. Decrypted files go out as transferred
+ * ArrayBuffers, so they are copied once, out of Python.
+ */
+function bindPort(studyId: string, port: MessagePort): void {
+  port.addEventListener("message", (event: MessageEvent<PortRequest>) => {
+    const request = event.data;
+    answerPort(studyId, request).then(
+      ({ answer, transfer }) => port.postMessage(answer, transfer),
+      (error: unknown) => {
+        const message = String((error as Error)?.message ?? error);
+        port.postMessage({ id: request.id, ok: false, error: { kind: "internal", code: "", status: 0, message } });
+      },
+    );
+  });
+  port.start();
+}
+
+async function answerPort(studyId: string, request: PortRequest): Promise<{ answer: PortAnswer; transfer: Transferable[] }> {
+  if (request.op === "fork") {
+    // A child window of the viewer (its download window) gets its own port to the same study.
+    const channel = new MessageChannel();
+    bindPort(studyId, channel.port1);
+    return { answer: { id: request.id, ok: true, value: channel.port2 }, transfer: [channel.port2] };
+  }
+  const { port } = await runtime;
+  const result = await port(studyId, JSON.stringify(request));
+  if (typeof result === "string") {
+    const answer = JSON.parse(result) as Omit<PortAnswer, "id">;
+    return { answer: { ...answer, id: request.id } as PortAnswer, transfer: [] };
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = result.toJs();
+  } finally {
+    result.destroy();
+  }
+  const buffer =
+    bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+      ? (bytes.buffer as ArrayBuffer)
+      : (bytes.slice().buffer as ArrayBuffer);
+  return { answer: { id: request.id, ok: true, value: buffer }, transfer: [buffer] };
+}
+
 async function handle(message: Inbound): Promise<void> {
   const { pyodide, call } = await runtime;
+  if (message.kind === "port") {
+    bindPort(message.studyId, message.port);
+    post({ kind: "answer", id: message.id, answer: { ok: true, value: null } });
+    return;
+  }
   if (message.kind === "mount") {
     // The chosen files stay in the page's File objects; WORKERFS reads them on demand.
     mounts += 1;

@@ -111,6 +111,7 @@ class MeResponse(_Wire, frozen=True):
     needs_recovery: bool
     recovery_key_uids: list[str]
     two_factor_enabled: bool
+    features: list[str]
 
 
 class SessionOut(_Wire, frozen=True):

@@ -335,6 +335,7 @@ class AccountService:
             needs_recovery=account.needs_recovery,
             recovery_key_uids=sorted(uid.hex() for uid in uids.scalars() if uid),
             two_factor_enabled=await is_enabled(self.db, account),
+            features=list(self.ctx.settings.features),
         )
 
     async def sessions(self, signed_in: SignedIn) -> list[SessionOut]:

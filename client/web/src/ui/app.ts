@@ -7,6 +7,7 @@ import type { Runtime, WorkerFailure } from "../rpc";
 import type { Preferences } from "../storage";
 import { initializationDialog } from "./account";
 import { confirmScreen, loginScreen, recoveryDialog, resetScreen, type SignedIn, unlockScreen } from "./auth";
+import type { Windows } from "./windows";
 import { workspace } from "./workspace";
 
 export class App {
@@ -19,6 +20,7 @@ export class App {
     readonly root: HTMLElement,
     readonly runtime: Runtime,
     readonly prefs: Preferences,
+    readonly windows: Windows,
   ) {
     runtime.onFailure((failure, method) => this.failed(failure, method));
   }
@@ -88,6 +90,8 @@ export class App {
     window.clearInterval(this.statusTimer);
     // Nothing of the signed-in person stays on screen: an open upload panel or dialog goes too.
     for (const leftover of document.querySelectorAll(".upload-panel, dialog, .menu")) leftover.remove();
+    // The viewer and download windows show decrypted data: they close with the session.
+    this.windows.closeAll();
     await this.runtime.call("logout").catch(() => undefined);
     this.email = "";
     this.uploading = false;

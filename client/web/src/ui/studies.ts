@@ -242,6 +242,12 @@ export function studiesTab(app: App, container: HTMLElement): void {
   let running: number | null = null;
 
   const menu = h("div", { class: "menu", role: "menu", hidden: true, "data-testid": "row-menu" });
+  // The plan's features decide whether the advanced viewer (MPR) is offered.
+  let advanced = false;
+  app.runtime.call<string[]>("features").then(
+    (features) => (advanced = features.includes("advanced_viewer")),
+    () => undefined,
+  );
   const closeMenu = (): void => {
     menu.hidden = true;
   };
@@ -256,10 +262,10 @@ export function studiesTab(app: App, container: HTMLElement): void {
       h("button", { type: "button", role: "menuitem", disabled: action === null, title: hint, onclick: () => { closeMenu(); action?.(); } }, label);
     replace(
       menu,
-      item("Open in new Window", null, "The web viewer arrives in the next release."),
-      item("Open in advanced Viewer", null, "Not included in your plan yet."),
+      item("Open in new Window", () => app.windows.openViewer(row)),
+      item("Open in advanced Viewer", advanced ? () => app.windows.openViewer(row, true) : null, "Not included in your plan."),
       item("Manage Shares", null, "Sharing arrives in a later release."),
-      item("Download as zip", null, "Arrives with the web viewer; use `securepacs get` meanwhile."),
+      item("Download as zip", () => void app.windows.openDownload(row)),
       item("Send To Dicom", null, "No DICOM node is configured."),
       item(
         "Delete",

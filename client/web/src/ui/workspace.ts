@@ -5,6 +5,7 @@ import { h, replace } from "../dom";
 import { accountTab } from "./account";
 import type { App } from "./app";
 import { studiesTab } from "./studies";
+import { describe } from "./windows";
 
 type Tab = "viewer" | "studies" | "administration" | "account";
 
@@ -15,11 +16,38 @@ const LABELS: Record<Tab, string> = {
   account: "My Account",
 };
 
-function viewerTab(container: HTMLElement): void {
-  replace(
-    container,
-    h("section", { class: "panel" }, h("h3", {}, "Open studies"), h("p", { class: "hint" }, "No study is open. The web viewer arrives in the next release; until then, download a study with the command line (securepacs get).")),
-  );
+/** The Viewer tab: the studies open in viewer windows of this tab, to bring forward or close. */
+function viewerTab(app: App, container: HTMLElement): void {
+  const list = h("div", { class: "open-studies", "data-testid": "open-studies" });
+  const render = (): void => {
+    if (!container.contains(list)) {
+      stop();
+      window.clearInterval(timer);
+      return;
+    }
+    const viewers = app.windows.list().filter((entry) => entry.kind === "viewer");
+    if (viewers.length === 0) {
+      replace(list, h("p", { class: "hint" }, "No study is open. Choose Open in new Window in the action menu of a study on the Studies tab."));
+      return;
+    }
+    replace(
+      list,
+      ...viewers.map((entry) =>
+        h(
+          "div",
+          { class: "open-study", "data-testid": "open-study" },
+          h("span", {}, describe(entry.study) + (entry.advanced ? " (advanced viewer)" : "")),
+          h("button", { type: "button", onclick: () => entry.window.focus() }, "Show"),
+          h("button", { type: "button", onclick: () => { entry.window.close(); render(); } }, "Close"),
+        ),
+      ),
+    );
+  };
+  const stop = app.windows.onChange(render);
+  // A window closed by its own close button says nothing to us: look again every second.
+  const timer = window.setInterval(render, 1000);
+  replace(container, h("section", { class: "panel" }, h("h3", {}, "Open studies"), list));
+  render();
 }
 
 function administrationTab(container: HTMLElement): void {
@@ -42,7 +70,7 @@ export function workspace(app: App, initial: Tab = "studies"): void {
     if (tab === "studies") studiesTab(app, content);
     else if (tab === "account") accountTab(app, content);
     else if (tab === "administration") administrationTab(content);
-    else viewerTab(content);
+    else viewerTab(app, content);
   };
   const nav = h("nav", { class: "tabs", role: "tablist" });
   for (const tab of Object.keys(LABELS) as Tab[]) {
