@@ -84,7 +84,7 @@ export type PortAnswer = { id: number; ok: true; value: unknown } | { id: number
 export class PortSource implements StudySource {
   private next = 1;
   private readonly pending = new Map<number, (answer: PortAnswer) => void>();
-  private gone = false;
+  private isGone = false;
 
   /** `watchOpener`: the opener holds the worker, so its closing ends the port. */
   constructor(
@@ -107,15 +107,20 @@ export class PortSource implements StudySource {
     }
   }
 
+  /** The worker's tab was closed or reloaded: this source will not answer again. */
+  get gone(): boolean {
+    return this.isGone;
+  }
+
   private lost(): void {
-    this.gone = true;
+    this.isGone = true;
     const error = { kind: "gone", code: "", status: 0, message: NO_OPENER };
     for (const [id, resolve] of this.pending) resolve({ id, ok: false, error });
     this.pending.clear();
   }
 
   private async ask<T>(request: WithoutId<PortRequest>): Promise<T> {
-    if (this.gone) throw new SourceFailure({ kind: "gone", code: "", status: 0, message: NO_OPENER });
+    if (this.isGone) throw new SourceFailure({ kind: "gone", code: "", status: 0, message: NO_OPENER });
     const id = this.next++;
     const answer = await new Promise<PortAnswer>((resolve) => {
       this.pending.set(id, resolve);

@@ -121,8 +121,9 @@ async function run(
     zip.stop();
   };
   const redraw = window.setInterval(() => {
-    const opener = window.opener as Window | null;
-    if (opener === null || opener.closed) controller.abort(new OpenerClosed());
+    // The tab holding the worker is gone (the source watches it; a viewer that opened this
+    // page may close without ending the download).
+    if (source.gone) controller.abort(new OpenerClosed());
     page.update(snapshot());
     page.showHint(
       started && progress.idleMs() > STALL_MS
@@ -169,7 +170,7 @@ async function run(
     const reason: unknown = controller.signal.reason;
     if (reason instanceof Cancelled) {
       page.stopped("Download cancelled. Nothing was saved; select Start download to begin again.", "cancelled", true);
-    } else if (reason instanceof OpenerClosed) {
+    } else if (reason instanceof OpenerClosed || source.gone) {
       page.stopped(`The SecurePACS window that opened this page was closed, so the download stopped. ${AGAIN}`, "failed", false);
     } else if (zip.failure !== null) {
       page.stopped(
