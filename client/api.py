@@ -342,6 +342,10 @@ class ApiClient:
         )
         return self._checked(response)
 
+    async def read_blobs(self, blob_ids: list[str]) -> bytes:
+        """POST /blobs/read: whole blobs in this order, one after the other."""
+        return await self._call("POST", "/api/v1/blobs/read", {"ids": blob_ids})
+
     async def commit_study(self, study_id: str, body: dict[str, Any]) -> StudyDetailView:
         """PUT /studies/{id}: make the study or its next version visible."""
         raw = await self._call("PUT", f"/api/v1/studies/{study_id}", body)

@@ -205,11 +205,7 @@ class Downloader:
         opener = open_instance(study.study_key, entry, source())
 
         def fail(reason: str) -> IntegrityError:
-            return IntegrityError(
-                f"Instance {entry.instance_uid} of {study.label} failed verification: {reason}. "
-                "Nothing was written for it. The copy on the server was changed or replaced; "
-                "if it persists, contact the study's owner."
-            )
+            return failed(study, entry, reason)
 
         while True:
             while fetched < total and state["buffered"] < need:
@@ -242,6 +238,29 @@ class Downloader:
             except CryptoError as error:
                 raise fail(type(error).__name__) from None
             yield chunk
+
+    def opened(
+        self,
+        study: OpenedStudy,
+        entry: ManifestEntry,
+        ciphertext: bytes,
+        sha256: bytes | None = None,
+    ) -> Iterator[bytes]:
+        """The plaintext of an instance whose whole ciphertext was read ahead, chunk by chunk.
+
+        ``sha256``: the ciphertext's SHA-256 if the caller computed it (WebCrypto).
+
+        Raises:
+            IntegrityError: as :meth:`plaintext`.
+        """
+        if len(ciphertext) != entry.ciphertext_size:
+            raise failed(study, entry, "its data is not the size signed")
+        try:
+            yield from open_instance(
+                study.study_key, entry, iter((ciphertext,)), ciphertext_sha256=sha256
+            )
+        except CryptoError as error:
+            raise failed(study, entry, type(error).__name__) from None
 
     async def to_folder(
         self,
@@ -313,6 +332,15 @@ class Downloader:
             async for chunk in self.plaintext(study, entry):
                 digest.update(chunk)
             yield entry, digest.digest()
+
+
+def failed(study: OpenedStudy, entry: ManifestEntry, reason: str) -> IntegrityError:
+    """The error for an instance that did not verify, naming it and what to do."""
+    return IntegrityError(
+        f"Instance {entry.instance_uid} of {study.label} failed verification: {reason}. "
+        "Nothing was written for it. The copy on the server was changed or replaced; "
+        "if it persists, contact the study's owner."
+    )
 
 
 class _Progress:

@@ -156,7 +156,7 @@ class Session:
 
     def _signed_in(self, unlocked: Unlocked) -> dict[str, Any]:
         self.unlocked, self.pending = unlocked, None
-        self.ports = StudyPorts(self.api, unlocked.keys)
+        self.ports = StudyPorts(self.api, unlocked.keys, digest=self.digest)
         return {"state": "unlocked", "email": unlocked.view.email}
 
     def _keys(self) -> Unlocked:

@@ -291,7 +291,11 @@ def open_stream(study_key: StudyKey, file_id: bytes, pieces: Iterable[bytes]) ->
 
 
 def open_instance(
-    study_key: StudyKey, entry: ManifestEntry, pieces: Iterable[bytes]
+    study_key: StudyKey,
+    entry: ManifestEntry,
+    pieces: Iterable[bytes],
+    *,
+    ciphertext_sha256: bytes | None = None,
 ) -> Iterator[bytes]:
     """Open the instance that a verified manifest entry describes. protocol.md §7.6.
 
@@ -304,15 +308,20 @@ def open_instance(
     Raises:
         AuthenticationFailed: any chunk fails, or a size or the hash differs from the entry.
         MalformedEnvelope, UnsupportedVersion, TruncatedStream: as :func:`open_stream`.
+
+    ``ciphertext_sha256``: the SHA-256 of exactly the bytes of ``pieces``, when the caller has
+    it already (the browser worker hashes a whole ciphertext with WebCrypto, off its thread);
+    it is compared with the entry's hash as the computed one would be.
     """
-    digest = hashlib.sha256()
+    digest = hashlib.sha256() if ciphertext_sha256 is None else None
     size = 0
     plaintext_size = 0
 
     def measured() -> Iterator[bytes]:
         nonlocal size
         for piece in pieces:
-            digest.update(piece)
+            if digest is not None:
+                digest.update(piece)
             size += len(piece)
             yield piece
 
@@ -322,6 +331,9 @@ def open_instance(
     if (
         size != entry.ciphertext_size
         or plaintext_size != entry.plaintext_size
-        or not hmac.compare_digest(digest.digest(), entry.ciphertext_hash)
+        or not hmac.compare_digest(
+            digest.digest() if digest is not None else ciphertext_sha256 or b"",
+            entry.ciphertext_hash,
+        )
     ):
         raise AuthenticationFailed

@@ -9,6 +9,7 @@ and a blob changed on the server is refused with a message naming the instance.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,9 @@ import pydicom
 import pytest
 
 from securepacs.client import worker_session
+from securepacs.client.download import IntegrityError
 from securepacs.client.httpx_transport import HttpxTransport
+from securepacs.client.study_port import StudyPorts
 from securepacs.client.transport import TransportResponse
 from securepacs.client.worker_session import Session, configure
 from tests.client.test_worker_session import (
@@ -83,7 +86,7 @@ async def _study_ids(session: Session) -> list[str]:
 
 
 class Tampering(HttpxTransport):
-    """A server that flips one byte of every blob it serves."""
+    """A server that flips one byte of every blob it serves, one by one or in a batch."""
 
     async def send(
         self,
@@ -94,7 +97,7 @@ class Tampering(HttpxTransport):
         headers: Mapping[str, str] | None = None,
     ) -> TransportResponse:
         response = await super().send(method, path, content=content, headers=headers)
-        if method == "GET" and path.startswith("/api/v1/blobs/") and len(response.body) > 40:
+        if path.startswith("/api/v1/blobs/") and len(response.body) > 40:
             body = bytearray(response.body)
             body[40] ^= 1
             return TransportResponse(response.status, bytes(body), response.retry_after)
@@ -202,3 +205,33 @@ async def test_study_port_refuses_a_blob_changed_on_the_server(
         handle = await _value(study_id, "stream", fileId=file_id)
         streamed = await _error(study_id, "next", handle=handle)
         assert streamed["kind"] == "integrity"
+
+
+async def test_study_port_checks_a_hash_computed_outside_python_like_its_own(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The browser hashes read-ahead ciphertexts with WebCrypto (the ``digest`` seam)."""
+    folder = _two_studies(tmp_path)
+    originals = _originals(folder)
+
+    async def honest(data: bytes) -> bytes:
+        return hashlib.sha256(data).digest()
+
+    async def lying(data: bytes) -> bytes:
+        return bytes(32)
+
+    async with HttpxTransport(stack.url) as transport:
+        session = await _new_account(stack, transport, "digest@example.org")
+        await _upload(session, folder)
+        [study_id, _] = await _study_ids(session)
+        assert session.unlocked is not None
+        for digest, works in ((honest, True), (lying, False)):
+            ports = StudyPorts(session.api, session.unlocked.keys, digest=digest)
+            view = await ports.view(study_id)
+            [instance] = view["instances"]
+            if works:
+                data = await ports.read(study_id, instance["fileId"])
+                assert data == originals[instance["instanceUid"]]
+            else:
+                with pytest.raises(IntegrityError, match="failed verification"):
+                    await ports.read(study_id, instance["fileId"])

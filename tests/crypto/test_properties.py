@@ -373,6 +373,14 @@ def test_stream_open_instance_refuses_a_stream_the_entry_does_not_describe(size:
     ):
         with pytest.raises(c.AuthenticationFailed):
             b"".join(c.open_instance(key, wrong, [sealed]))
+    # A hash computed by the caller (WebCrypto in the browser) is held to the same standard.
+    hashed = c.ciphertext_hash(sealed)
+    assert b"".join(c.open_instance(key, entry, [sealed], ciphertext_sha256=hashed)) == (
+        _plaintext(size)
+    )
+    for claimed in (c.ciphertext_hash(other), bytes(32)):
+        with pytest.raises(c.AuthenticationFailed):
+            b"".join(c.open_instance(key, entry, [sealed], ciphertext_sha256=claimed))
 
 
 def test_stream_split_helper_covers_data_and_empty_pieces() -> None:

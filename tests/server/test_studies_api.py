@@ -474,3 +474,43 @@ async def test_batches_store_small_blobs_at_once_and_answer_retries(
     await _me(client, settings, "mallory")
     taken = await client.post("/api/v1/blobs/batch", content=_batch(items[0]), headers=headers)
     assert taken.status_code == 409
+
+
+async def test_read_many_streams_whole_blobs_in_the_order_asked_and_only_readable_ones(
+    client: AsyncTestClient[Litestar], settings: Settings
+) -> None:
+    await _me(client, settings)
+    items = [(f"{n:02x}" * 16, bytes([n]) * (700 + n)) for n in range(1, 4)]
+    headers = {"content-type": "application/msgpack"}
+    await client.post("/api/v1/blobs/batch", content=_batch(*items), headers=headers)
+    # A blob of two parts, to cross a part boundary inside one answer.
+    big_id, big = "ee" * 16, bytes(range(256)) * ((PART_SIZE + 3000) // 256)
+    await client.post(f"/api/v1/blobs/{big_id}", json={"size": len(big)})
+    await client.put(
+        f"/api/v1/blobs/{big_id}/parts/0", content=big[:PART_SIZE], headers=_digest(big[:PART_SIZE])
+    )
+    await client.put(
+        f"/api/v1/blobs/{big_id}/parts/1", content=big[PART_SIZE:], headers=_digest(big[PART_SIZE:])
+    )
+    assert (await client.post(f"/api/v1/blobs/{big_id}/complete")).status_code == 200
+
+    order = [items[2][0], big_id, items[0][0], items[2][0]]
+    answered = await client.post("/api/v1/blobs/read", json={"ids": order})
+    assert answered.status_code == 200
+    assert answered.headers["cache-control"] == "private, no-store"
+    expected = items[2][1] + big + items[0][1] + items[2][1]
+    assert int(answered.headers["content-length"]) == len(expected)
+    assert answered.content == expected
+
+    # Any id that is unknown, incomplete or someone else's refuses the whole request.
+    await client.post("/api/v1/blobs/" + "cc" * 16, json={"size": 10})
+    for ids in ([items[0][0], "dd" * 16], ["cc" * 16]):
+        refused = await client.post("/api/v1/blobs/read", json={"ids": ids})
+        assert (refused.status_code, refused.json()["code"]) == (404, "not_found")
+    for bad in ([], ["xyz"], [f"{n:032x}" for n in range(513)]):
+        invalid = await client.post("/api/v1/blobs/read", json={"ids": bad})
+        assert invalid.status_code == 400
+    client.cookies.clear()
+    await _me(client, settings, "eve")
+    stranger = await client.post("/api/v1/blobs/read", json={"ids": [items[0][0]]})
+    assert stranger.status_code == 404

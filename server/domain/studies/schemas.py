@@ -143,6 +143,16 @@ class StudyPage(_Wire, frozen=True):
     next: str | None
 
 
+# Blobs one read request may name; the client keeps each request to a few MiB of ciphertext.
+MAX_READ_BLOBS: Final = 512
+
+
+class ReadRequest(_Wire, frozen=True):
+    """Several whole blobs, in this order, in one response (a viewer or download reading ahead)."""
+
+    ids: Annotated[list[HexId], msgspec.Meta(min_length=1, max_length=MAX_READ_BLOBS)]
+
+
 class LookupRequest(_Wire, frozen=True):
     """Which of these study UID tags already name one of my studies?"""
 

@@ -376,6 +376,29 @@ class StudyService:
                 return blob
         raise NotFound
 
+    async def readable_blobs(self, account: Account, blob_ids: list[str]) -> list[Blob]:
+        """:meth:`readable_blob` for many ids at once, in the order asked; one query each kind."""
+        found = await self.db.execute(select(Blob).where(Blob.id.in_(set(blob_ids))))
+        blobs = {blob.id: blob for blob in found.scalars()}
+        others = {b.study_id for b in blobs.values() if b.owner_id != account.id and b.study_id}
+        owned: set[str] = set()
+        if others:
+            rows = await self.db.execute(
+                select(Study.id).where(Study.id.in_(others), Study.owner_id == account.id)
+            )
+            owned = set(rows.scalars())
+        readable: list[Blob] = []
+        for blob_id in blob_ids:
+            blob = blobs.get(blob_id)
+            if (
+                blob is None
+                or blob.state != BlobState.COMPLETE
+                or (blob.owner_id != account.id and blob.study_id not in owned)
+            ):
+                raise NotFound("A file asked for is not on the server, or not yours to read.")
+            readable.append(blob)
+        return readable
+
     async def read(self, blob: Blob, start: int, end: int) -> AsyncIterator[bytes]:
         """Bytes ``start`` to ``end`` (exclusive) of a blob, part by part."""
         number = start // blob.part_size
