@@ -157,6 +157,18 @@ async def test_study_port_serves_the_signed_files_of_its_study_and_no_other(
                 seen[instance["instanceUid"]] = whole
         assert seen == originals
 
+        # A group of files in one answer, in the order asked (the download's small files).
+        for study_id, view in views.items():
+            ids = [i["fileId"] for i in reversed(view["instances"])]
+            together = await _value(study_id, "readMany", fileIds=ids)
+            assert together == b"".join(seen[i["instanceUid"]] for i in reversed(view["instances"]))
+        big_view = next(v for v in views.values() if len(v["instances"]) > 1)
+        too_much = [i["fileId"] for i in big_view["instances"]] * 2
+        assert (
+            "Too much"
+            in (await _error(big_view["studyId"], "readMany", fileIds=too_much))["message"]
+        )
+
         # A port is bound to its study: the other study's files are not part of it.
         other = views[second]["instances"][0]["fileId"]
         refused = await _error(first, "read", fileId=other)
