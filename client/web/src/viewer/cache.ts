@@ -17,7 +17,7 @@ const GROUP_BYTES = 4 * 1024 * 1024;
 const GROUP_FILES = 32;
 
 /** Where the files come from: one at a time, and optionally several in one answer. */
-export interface FileReader {
+export interface FileSource {
   read(fileId: string): Promise<ArrayBuffer>;
   readMany?: ((fileIds: string[]) => Promise<ArrayBuffer>) | undefined;
   /** The decrypted size the manifest gives, which splits a group's answer into its files. */
@@ -40,25 +40,12 @@ export class FileCache {
   private usedBytes = 0;
   private running = 0;
   private order = 0;
-  private readonly evictListeners = new Set<(fileId: string) => void>();
 
   constructor(
-    private readonly source: FileReader,
+    private readonly source: FileSource,
     readonly budgetBytes = DEFAULT_FILE_CACHE_BYTES,
     private readonly readsInFlight = DEFAULT_READS_IN_FLIGHT,
   ) {}
-
-  get bytes(): number {
-    return this.usedBytes;
-  }
-
-  has(fileId: string): boolean {
-    return this.files.has(fileId);
-  }
-
-  onEvict(listener: (fileId: string) => void): void {
-    this.evictListeners.add(listener);
-  }
 
   /** The file, from memory or from the source; a read already under way is shared. */
   get(fileId: string, priority: ReadPriority): Promise<ArrayBuffer> {
@@ -170,6 +157,7 @@ export class FileCache {
   private store(fileId: string, bytes: ArrayBuffer): void {
     // A file larger than the whole budget is handed to its reader but not kept.
     if (bytes.byteLength > this.budgetBytes) return;
+    this.evict(fileId);
     while (this.usedBytes + bytes.byteLength > this.budgetBytes) {
       const oldest = this.files.keys().next();
       if (oldest.done === true) break;
@@ -184,6 +172,5 @@ export class FileCache {
     if (bytes === undefined) return;
     this.files.delete(fileId);
     this.usedBytes -= bytes.byteLength;
-    for (const listener of this.evictListeners) listener(fileId);
   }
 }

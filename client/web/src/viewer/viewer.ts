@@ -117,7 +117,9 @@ export class Viewer {
         await this.layout.active.show(series);
         if (openMpr && this.parts.view.advanced) {
           await series.loadAll();
-          if (series.mprProblem() === null) await this.toggleMpr();
+          const problem = series.mprProblem();
+          if (problem === null) await this.toggleMpr();
+          else this.hint(`The advanced viewer opened the series as a stack: ${problem}`);
         }
         return;
       }
