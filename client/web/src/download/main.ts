@@ -9,7 +9,7 @@ import { connect, type PortSource, type StudyView, studyIdFromLocation } from ".
 import { type Snapshot, DownloadPage } from "./page";
 import { Progress } from "./progress";
 import { activeSaveWorker, SaveFailure, type Saving, saveStream, streamsTransferable } from "./service-worker";
-import { type StudyZip, studyZip } from "./zip-stream";
+import { CHUNK_BYTES, coalesce, type StudyZip, studyZip } from "./zip-stream";
 
 const REDRAW_MS = 500;
 // No byte for this long while running: the browser may be waiting for the person to allow the
@@ -143,7 +143,9 @@ async function run(
   // writes the file, the response reads the counter, the counter reads the zip, and the zip
   // reads the source one piece at a time.
   const piped = zip.stream.pipeTo(counter.writable, { signal: controller.signal });
-  const saving: Promise<Saving> = saveStream(registration, counter.readable, view.zipName, zip.length);
+  // Counted before the chunks are joined for the service worker, so progress moves with every
+  // file, not every few MiB.
+  const saving: Promise<Saving> = saveStream(registration, counter.readable.pipeThrough(coalesce(CHUNK_BYTES)), view.zipName, zip.length);
   try {
     const [handle] = await Promise.all([
       saving.then((handle) => {

@@ -81,7 +81,7 @@ export function studyZip(source: StudySource, view: StudyView): StudyZip {
     return { name, size, lastModified, input };
   });
   return {
-    stream: makeZip(files, { buffersAreUTF8: true }).pipeThrough(coalesce(CHUNK_BYTES)),
+    stream: makeZip(files, { buffersAreUTF8: true }),
     length: Number(predictLength(entries.map(({ name, size }) => ({ name, size })))),
     get filesDone() {
       return filesDone;
@@ -183,9 +183,9 @@ function groupSmallFiles(source: StudySource, entries: { fileId: string; size: n
 // round trip between the two. client-zip emits a chunk per header and per piece of a file, so
 // a study of small files would make thousands of round trips: the download ran at 20 MB/s.
 // Chunks of a few MiB make it a few dozen.
-const CHUNK_BYTES = 4 * 1024 * 1024;
+export const CHUNK_BYTES = 4 * 1024 * 1024;
 
-function coalesce(size: number): TransformStream<Uint8Array, Uint8Array> {
+export function coalesce(size: number): TransformStream<Uint8Array, Uint8Array> {
   let parts: Uint8Array[] = [];
   let held = 0;
   const take = (): Uint8Array => {
