@@ -56,6 +56,7 @@ from browser import (
     Folder,
     Row,
     Server,
+    _print_problems,
     chromium,
     running_server,
     sign_up,
@@ -66,6 +67,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect, sync_playwright
 
 from securepacs.server.edge import security_headers
+from securepacs.server.web import IMMUTABLE, REVALIDATE
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -315,8 +317,6 @@ def orthanc_rounds(series: Series, rounds: int, scratch: Path) -> tuple[str, lis
 PLAIN_PREFIX: Final = "/plain/"
 PLAIN_VIEW: Final = PLAIN_PREFIX + "study.json"
 # As server/web.py: pages revalidated, hashed bundles for good; DICOM as the server sends blobs.
-_PAGE_CACHE: Final = "no-cache"
-_ASSET_CACHE: Final = "public, max-age=31536000, immutable"
 _DATA_CACHE: Final = "private, no-store"
 _TYPES: Final = {
     ".mjs": "text/javascript",
@@ -407,14 +407,14 @@ class PlainSite(ThreadingHTTPServer):
     def resolve(self, path: str) -> tuple[Path, str] | None:
         """The file behind a URL path and its Cache-Control, or None."""
         if path == "/viewer":
-            return APP_DIR / "viewer.html", _PAGE_CACHE
-        root, cache = APP_DIR.resolve(), _ASSET_CACHE
+            return APP_DIR / "viewer.html", REVALIDATE
+        root, cache = APP_DIR.resolve(), IMMUTABLE
         relative = path.lstrip("/")
         if path.startswith(PLAIN_PREFIX + "files/"):
             root, cache = self.series_folder, _DATA_CACHE
             relative = path.removeprefix(PLAIN_PREFIX + "files/")
         elif not path.startswith("/assets/"):
-            cache = _PAGE_CACHE
+            cache = REVALIDATE
         candidate = (root / relative).resolve()
         if candidate.is_relative_to(root) and candidate.is_file():
             return candidate, cache
@@ -1072,14 +1072,6 @@ def bench(args: argparse.Namespace, scratch: Path) -> None:
         "(MB/s of DICOM); Orthanc's zip is deflated, ours is stored"
     )
     _print_problems(problems)
-
-
-def _print_problems(problems: Sequence[str]) -> None:
-    if problems:
-        print()
-        print("the tabs reported:")
-        for problem in dict.fromkeys(problems):
-            print(f"  {problem}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
