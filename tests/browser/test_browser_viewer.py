@@ -482,6 +482,22 @@ def test_viewer_decodes_every_transfer_syntax_and_names_what_it_cannot(
     )
 
 
+def test_viewer_showing_the_same_series_again_ends_ready(app_viewers: AppViewers) -> None:
+    # The series the viewer opens with, asked for again while it loads (three quick clicks,
+    # the first while its first image is still being read) and again once it is shown: each
+    # showing ends with the image drawn, not in a stuck "loading" (a CI failure once).
+    viewer = app_viewers.open("codecs")
+    first = viewer.get_by_test_id("series").filter(has_text=data.CODECS[0].description)
+    first.wait_for()
+    first.evaluate("(s) => { for (let i = 0; i < 3; i += 1) s.click(); }")
+    _ready(viewer)
+    first.click()
+    cell = _ready(viewer)
+    assert cell.get_attribute("data-series-uid") == first.get_attribute("data-series-uid")
+    canvas = viewer.evaluate(_CANVAS_SCRIPT, ACTIVE)
+    assert np.array(canvas["grey"]).std() > 5, "the series shown again renders blank"
+
+
 def test_viewer_layouts_thumbnails_and_the_no_image_hint(app_viewers: AppViewers) -> None:
     viewer = app_viewers.open("codecs")
     _ready(viewer)

@@ -40,7 +40,6 @@ export class ViewportPanel {
   private readonly message = h("div", { class: "viewport-message", role: "alert", hidden: true });
   private token = 0;
   private target: string | null = null;
-  private renderedPending: string | null = null;
   private unsubscribe: (() => void) | null = null;
   private readonly prefetching = new Set<string>();
   private readonly failed = new Map<string, string>();
@@ -193,7 +192,6 @@ export class ViewportPanel {
 
   private newImage(event: CustomEvent<{ imageId: string; imageIdIndex: number }>): void {
     if (event.detail.imageId !== this.target && this.target !== null) return;
-    this.renderedPending = event.detail.imageId;
     this.describeAttributes();
     this.pumpPrefetch(this.token);
   }
@@ -201,9 +199,11 @@ export class ViewportPanel {
   private rendered(): void {
     const viewport = this.viewport;
     if (viewport === null) return;
-    const current = viewport.getCurrentImageId();
-    if (this.renderedPending !== null && current === this.renderedPending && this.target === current) {
-      this.renderedPending = null;
+    // Ready once the image drawn is the one asked for, whichever order Cornerstone's events
+    // came in: a series shown again while its first showing was still loading raised its new
+    // image before the panel knew which image it wanted, and a marker set then stayed stale.
+    const drawn = viewport.getCornerstoneImage()?.imageId;
+    if (this.state !== "ready" && drawn !== undefined && drawn === this.target && drawn === viewport.getCurrentImageId() && !this.failed.has(drawn)) {
       this.cell.classList.remove("switching");
       this.setState("ready");
     }
