@@ -53,6 +53,7 @@ import crypto_kernel
 import httpx
 import msgspec
 import synthetic
+import websockets.sync.client
 from accounts import _free_port, _outbox_tokens, _server_command
 from playwright.sync_api import expect, sync_playwright
 
@@ -539,6 +540,10 @@ class Chromium:
                 return page
         raise RuntimeError("the app's tab is gone")
 
+    def saving(self, folder: Path) -> SavedDownloads:
+        """Have Chromium save downloads in ``folder`` whether Playwright is attached or not."""
+        return SavedDownloads(self._endpoint, folder)
+
     def leave(self) -> None:
         """Detach Playwright, and so every DevTools agent; the tabs and workers run on."""
         if self._browser is not None:
@@ -577,6 +582,58 @@ class Chromium:
                 else None
             ),
         )
+
+
+class SavedDownloads:
+    """A browser-level DevTools session that lets Chromium save downloads, and hears them end.
+
+    Headless Chromium saves a download only when a DevTools client asks it to, and only while
+    that client is connected: Playwright's own setting goes when it detaches, and the file with
+    it. This session attaches to no page or worker, so no DevTools agent runs in them (see
+    :class:`Chromium`). Open it with Playwright detached: the last client to set the download
+    behaviour decides where files go.
+    """
+
+    def __init__(self, endpoint: str, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        address = httpx.get(f"{endpoint}/json/version", timeout=10).json()["webSocketDebuggerUrl"]
+        self._socket = websockets.sync.client.connect(address, max_size=None)
+        self._ids = 0
+        self._call(
+            "Browser.setDownloadBehavior",
+            {"behavior": "allowAndName", "downloadPath": str(folder), "eventsEnabled": True},
+        )
+        self._folder = folder
+
+    def _call(self, method: str, params: dict[str, object]) -> None:
+        self._ids += 1
+        self._socket.send(json.dumps({"id": self._ids, "method": method, "params": params}))
+        while True:
+            message = json.loads(self._socket.recv(timeout=START_TIMEOUT_S))
+            if message.get("id") == self._ids:
+                if "error" in message:
+                    raise RuntimeError(f"DevTools refused {method}: {message['error']}")
+                return
+
+    def wait(self, timeout: float) -> tuple[Path, float]:
+        """The next download's saved file, and the epoch second Chromium said it was whole."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                message = json.loads(self._socket.recv(timeout=left))
+            except TimeoutError:
+                break
+            if message.get("method") != "Browser.downloadProgress":
+                continue
+            state = message["params"]["state"]
+            if state == "completed":
+                return self._folder / message["params"]["guid"], time.time()
+            if state == "canceled":
+                raise RuntimeError("Chromium cancelled the download")
+        raise RuntimeError(f"no download ended within {timeout:.0f} s")
+
+    def close(self) -> None:
+        self._socket.close()
 
 
 def _expected_refusal(status: int, url: str) -> bool:
