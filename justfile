@@ -13,7 +13,7 @@ run: setup web
 # Everything CI runs: lint, types, the whole suite (CPython, Pyodide in Node, Chromium), and
 # 100% branch coverage of securepacs.crypto.
 test: setup web check
-    {{py}} -m pytest --cov --cov-report=term-missing:skip-covered
+    {{py}} -m pytest --cov --cov-report=term-missing:skip-covered --durations=15
 
 # Create .venv from the hash-pinned lock and install the project in editable mode.
 setup:
