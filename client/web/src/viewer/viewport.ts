@@ -199,9 +199,9 @@ export class ViewportPanel {
   private rendered(): void {
     const viewport = this.viewport;
     if (viewport === null) return;
-    // Ready once the image drawn is the one asked for, whichever order Cornerstone's events
-    // came in: a series shown again while its first showing was still loading raised its new
-    // image before the panel knew which image it wanted, and a marker set then stayed stale.
+    // Ready once the image drawn is the one asked for, read from the viewport itself: a marker
+    // that Cornerstone's events had to set in the right order once left a series shown again
+    // in "loading" for good (in CI; the order that did it was not reproduced).
     const drawn = viewport.getCornerstoneImage()?.imageId;
     if (this.state !== "ready" && drawn !== undefined && drawn === this.target && drawn === viewport.getCurrentImageId() && !this.failed.has(drawn)) {
       this.cell.classList.remove("switching");
