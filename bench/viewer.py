@@ -21,10 +21,10 @@ Run from the repository root after ``just web``: ``.venv/bin/python bench/viewer
 The viewer's timed windows run with Playwright detached (see bench/browser.py): the page keeps
 its own clock readings (``VIEWER_MARKS_SCRIPT``) and announces the end of a window in its title,
 which the DevTools HTTP endpoint lists without attaching to anything. The downloads are timed
-the same way, from the page's clock reading at the click to the moment the saved file gets its
-name: the profile's preferences make Chromium save without asking. A step that fails (a viewer
-in its error state, a zip that lacks a file) ends the script with status 1; a missed bar does
-not.
+detached too, from the page's clock reading at its own click to Chromium's word that the file
+is saved: a browser-level DevTools session (bench/browser.py's ``SavedDownloads``), attached to
+no page, makes headless Chromium save it. A step that fails (a viewer in its error state, a zip
+that lacks a file) ends the script with status 1; a missed bar does not.
 """
 
 from __future__ import annotations
@@ -868,7 +868,7 @@ class SignedInApp:
         click = self._app_page().evaluate("() => window.__viewerBench.clicks")
         return _viewer_result(self.browser, self.profile, before, click["Open in new Window"])
 
-    def download(self, series: Series, scratch: Path) -> float:
+    def download(self, series: Series) -> float:
         """Row menu, Download as zip, Download, then Start download: seconds to the saved file."""
         context = self.browser.attach()
         context.add_init_script(VIEWER_MARKS_SCRIPT)
@@ -970,7 +970,7 @@ def app_rounds(
         app = SignedInApp(playwright, server, address, folder / "app", problems)
         try:
             encrypted = app.open_viewer(series.files)
-            seconds = app.download(series, folder)
+            seconds = app.download(series)
         finally:
             app.close()
         if number % 2 == 0:
