@@ -11,7 +11,7 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -125,7 +125,10 @@ class _Handler(BaseHTTPRequestHandler):
         del format, args
 
 
-def serve_in_thread(site: StaticSite) -> Iterator[StaticSite]:
+Site = TypeVar("Site", bound=ThreadingHTTPServer)
+
+
+def serve_in_thread(site: Site) -> Iterator[Site]:
     """Run ``site`` in a daemon thread until the generator closes."""
     thread = threading.Thread(target=site.serve_forever, name="static-site", daemon=True)
     thread.start()

@@ -21,7 +21,6 @@ import base64
 import json
 import re
 import sqlite3
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ import numpy as np
 import pydicom
 import pytest
 from playwright.sync_api import expect
+from serve import serve_in_thread
 
 from securepacs.server.edge import security_headers
 from tests.browser import viewer_data as data
@@ -691,14 +691,7 @@ def plain_site(studies: Path) -> Iterator[_PlainSite]:
         }
     )
     views["/data/restricted.json"] = json.dumps(restricted).encode()
-    site = _PlainSite(studies, views)
-    thread = threading.Thread(target=site.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield site
-    finally:
-        site.shutdown()
-        site.server_close()
+    yield from serve_in_thread(_PlainSite(studies, views))
 
 
 def test_plain_viewer_shows_the_same_files_unencrypted_under_the_csp(
