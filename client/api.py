@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from securepacs.client.transport import json_body
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -19,9 +21,17 @@ __all__ = (
     "ApiError",
     "BlobStatusView",
     "CommitOutcomeView",
+    "CompletableView",
+    "EndorsementView",
+    "KeysFoundView",
+    "LinkApiClient",
+    "LinkOpenedView",
+    "LinkView",
     "LoginView",
     "MeView",
     "SessionView",
+    "ShareListView",
+    "ShareView",
     "SlotView",
     "StatsView",
     "StudyDetailView",
@@ -70,6 +80,7 @@ class MeView(msgspec.Struct, frozen=True):
     recovery_key_uids: list[str]
     two_factor_enabled: bool
     features: list[str] = msgspec.field(default_factory=list)
+    notify_shares: bool = False
 
 
 class SessionView(msgspec.Struct, frozen=True):
@@ -110,6 +121,21 @@ class StudySummaryView(msgspec.Struct, frozen=True):
     size: int
     created_at: str
     updated_at: str
+    # 4 (admin) for my own studies; a shared study's share, grant, sender and sealed message.
+    permission: int = 4
+    share_id: str | None = None
+    grant: bytes | None = None
+    granter_email: str | None = None
+    granter_keys: bytes | None = None
+    note: bytes | None = None
+    expires_at: int = 0
+
+
+class EndorsementView(msgspec.Struct, frozen=True):
+    """A live grant of a study and its recipient's public keys (protocol.md §15.4)."""
+
+    grant: bytes
+    recipient_keys: bytes
 
 
 class CommitOutcomeView(msgspec.Struct, frozen=True):
@@ -130,6 +156,74 @@ class StudyDetailView(msgspec.Struct, frozen=True):
     summary: StudySummaryView
     manifest: bytes
     blob_ids: list[str]
+    owner_keys: bytes = b""
+    endorsements: list[EndorsementView] = msgspec.field(default_factory=list)
+
+
+class KeysFoundView(msgspec.Struct, frozen=True):
+    """An email and its account's public keys (None: no confirmed account)."""
+
+    email: str
+    public_keys: bytes | None
+
+
+class _KeyLookup(msgspec.Struct, frozen=True):
+    accounts: list[KeysFoundView]
+
+
+class ShareView(msgspec.Struct, frozen=True):
+    """A row of Manage Shares."""
+
+    share_id: str
+    study_id: str
+    recipient_email: str
+    pending: bool
+    permission: int
+    expires_at: int
+    created_at: int
+    created_by: str
+    note: bytes | None = None
+
+
+class LinkView(msgspec.Struct, frozen=True):
+    """An anonymous link of a study (its secret is only in the URL)."""
+
+    link_id: str
+    study_id: str
+    permission: int
+    expires_at: int
+    created_at: int
+    created_by: str
+
+
+class ShareListView(msgspec.Struct, frozen=True):
+    """Manage Shares: the shares and links of one study."""
+
+    shares: list[ShareView]
+    links: list[LinkView]
+
+
+class CompletableView(msgspec.Struct, frozen=True):
+    """A pending share of mine whose recipient has an account now."""
+
+    share: ShareView
+    public_keys: bytes
+
+
+class _Completable(msgspec.Struct, frozen=True):
+    shares: list[CompletableView]
+
+
+class LinkOpenedView(msgspec.Struct, frozen=True):
+    """A link's envelope and study, answered once its access key checked."""
+
+    link_id: str
+    envelope: bytes
+    permission: int
+    expires_at: int
+    created_by: str
+    creator_keys: bytes
+    study: StudyDetailView
 
 
 class StatsView(msgspec.Struct, frozen=True):
@@ -335,16 +429,26 @@ class ApiClient:
         """DELETE /blobs/{id}: cancel an upload no study holds."""
         await self._call("DELETE", f"/api/v1/blobs/{blob_id}")
 
-    async def get_blob(self, blob_id: str, start: int, end: int) -> bytes:
-        """GET /blobs/{id} bytes ``start`` to ``end`` (exclusive), by HTTP Range."""
+    async def get_blob(
+        self, blob_id: str, start: int, end: int, *, download: bool = False
+    ) -> bytes:
+        """GET /blobs/{id} bytes ``start`` to ``end`` (exclusive), by HTTP Range.
+
+        ``download``: part of a download, which a share needs Download permission for.
+        """
+        query = "?download=true" if download else ""
         response = await self.transport.send(
-            "GET", f"/api/v1/blobs/{blob_id}", headers={"range": f"bytes={start}-{end - 1}"}
+            "GET",
+            f"/api/v1/blobs/{blob_id}{query}",
+            headers={"range": f"bytes={start}-{end - 1}"},
         )
         return self._checked(response)
 
-    async def read_blobs(self, blob_ids: list[str]) -> bytes:
+    async def read_blobs(self, blob_ids: list[str], *, download: bool = False) -> bytes:
         """POST /blobs/read: whole blobs in this order, one after the other."""
-        return await self._call("POST", "/api/v1/blobs/read", {"ids": blob_ids})
+        return await self._call(
+            "POST", "/api/v1/blobs/read", {"ids": blob_ids, "download": download}
+        )
 
     async def commit_study(self, study_id: str, body: dict[str, Any]) -> StudyDetailView:
         """PUT /studies/{id}: make the study or its next version visible."""
@@ -359,12 +463,14 @@ class ApiClient:
         raw = await self._call("POST", "/api/v1/studies/commits", body)
         return msgspec.json.decode(raw, type=_CommitOutcomes).results
 
-    async def list_studies(self) -> list[StudySummaryView]:
-        """GET /studies, every page."""
+    async def list_studies(self, source: str = "mine") -> list[StudySummaryView]:
+        """GET /studies, every page: mine, or with ``source`` "shared" those shared with me."""
         rows: list[StudySummaryView] = []
         cursor: str | None = None
         while True:
-            query = f"?limit=5000&after={cursor}" if cursor else "?limit=5000"
+            query = f"?source={source}&limit=5000"
+            if cursor:
+                query += f"&after={cursor}"
             page = msgspec.json.decode(
                 await self._call("GET", f"/api/v1/studies/{query}"), type=_Page
             )
@@ -391,3 +497,111 @@ class ApiClient:
     async def stats(self) -> StatsView:
         """GET /studies/stats."""
         return msgspec.json.decode(await self._call("GET", "/api/v1/studies/stats"), type=StatsView)
+
+    # Shares and links ----------------------------------------------------------------------
+
+    async def lookup_keys(self, emails: list[str]) -> list[KeysFoundView]:
+        """POST /keys/lookup: the public keys of these emails' accounts."""
+        raw = await self._call("POST", "/api/v1/keys/lookup", {"emails": emails})
+        return msgspec.json.decode(raw, type=_KeyLookup).accounts
+
+    async def shares(self, study_id: str) -> ShareListView:
+        """GET /studies/{id}/shares."""
+        raw = await self._call("GET", f"/api/v1/studies/{study_id}/shares")
+        return msgspec.json.decode(raw, type=ShareListView)
+
+    async def create_share(self, study_id: str, body: dict[str, Any]) -> ShareView:
+        """POST /studies/{id}/shares."""
+        raw = await self._call("POST", f"/api/v1/studies/{study_id}/shares", body)
+        return msgspec.json.decode(raw, type=ShareView)
+
+    async def update_share(self, share_id: str, body: dict[str, Any]) -> ShareView:
+        """PUT /shares/{id}."""
+        raw = await self._call("PUT", f"/api/v1/shares/{share_id}", body)
+        return msgspec.json.decode(raw, type=ShareView)
+
+    async def delete_share(self, share_id: str) -> None:
+        """DELETE /shares/{id}."""
+        await self._call("DELETE", f"/api/v1/shares/{share_id}")
+
+    async def completable_shares(self) -> list[CompletableView]:
+        """GET /shares/completable."""
+        raw = await self._call("GET", "/api/v1/shares/completable")
+        return msgspec.json.decode(raw, type=_Completable).shares
+
+    async def complete_share(self, share_id: str, grant: bytes) -> ShareView:
+        """POST /shares/{id}/complete."""
+        raw = await self._call("POST", f"/api/v1/shares/{share_id}/complete", {"grant": b64(grant)})
+        return msgspec.json.decode(raw, type=ShareView)
+
+    async def create_link(self, study_id: str, body: dict[str, Any]) -> LinkView:
+        """POST /studies/{id}/links."""
+        raw = await self._call("POST", f"/api/v1/studies/{study_id}/links", body)
+        return msgspec.json.decode(raw, type=LinkView)
+
+    async def revoke_link(self, link_id: str) -> None:
+        """DELETE /links/{id}."""
+        await self._call("DELETE", f"/api/v1/links/{link_id}")
+
+    async def set_notifications(self, *, shared_with_me: bool) -> None:
+        """PUT /me/notifications."""
+        await self._call("PUT", "/api/v1/me/notifications", {"shared_with_me": shared_with_me})
+
+
+class LinkApiClient(ApiClient):
+    """The API as an anonymous link's holder sees it: one study, by proof of the link's key.
+
+    The access key goes in a header of every request (protocol.md §15.5), never in a path or
+    query string. ``study``, ``get_blob`` and ``read_blobs`` answer like the signed-in ones, so
+    the downloader and the viewer's reader work unchanged.
+    """
+
+    def __init__(self, transport: Transport, link_id: str, access_key: bytes) -> None:
+        super().__init__(transport)
+        self.link_id = link_id
+        self._headers = {
+            "x-securepacs-link-key": base64.urlsafe_b64encode(access_key).rstrip(b"=").decode()
+        }
+        self._opened: LinkOpenedView | None = None
+
+    async def open_link(self) -> LinkOpenedView:
+        """POST /links/{id}/open: the envelope and the study (fetched again on every call)."""
+        content, headers = json_body({})
+        response = await self.transport.send(
+            "POST",
+            f"/api/v1/links/{self.link_id}/open",
+            content=content,
+            headers={**headers, **self._headers},
+        )
+        self._opened = msgspec.json.decode(self._checked(response), type=LinkOpenedView)
+        return self._opened
+
+    async def study(self, study_id: str) -> StudyDetailView:
+        """The linked study (the only one this client can name)."""
+        opened = await self.open_link()
+        if opened.study.summary.study_id != study_id:
+            raise ApiError(404, "not_found", "This link is for another study.", None)
+        return opened.study
+
+    async def get_blob(
+        self, blob_id: str, start: int, end: int, *, download: bool = False
+    ) -> bytes:
+        """GET /links/{id}/blobs/{blob}, one byte range."""
+        query = "?download=true" if download else ""
+        response = await self.transport.send(
+            "GET",
+            f"/api/v1/links/{self.link_id}/blobs/{blob_id}{query}",
+            headers={"range": f"bytes={start}-{end - 1}", **self._headers},
+        )
+        return self._checked(response)
+
+    async def read_blobs(self, blob_ids: list[str], *, download: bool = False) -> bytes:
+        """POST /links/{id}/blobs/read."""
+        content, headers = json_body({"ids": blob_ids, "download": download})
+        response = await self.transport.send(
+            "POST",
+            f"/api/v1/links/{self.link_id}/blobs/read",
+            content=content,
+            headers={**headers, **self._headers},
+        )
+        return self._checked(response)

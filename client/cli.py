@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from securepacs.client.accounts import AccountFlows, RecoveryNeeded, Unlocked
 from securepacs.client.api import ApiError
+from securepacs.client.cli_shares import add_share_commands
 from securepacs.client.cli_studies import StudyCommandError, add_study_commands
 from securepacs.client.httpx_transport import HttpxTransport
 from securepacs.client.transport import TransportFailure
@@ -270,6 +271,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("link")
     p.set_defaults(run=cmd_reset)
     add_study_commands(sub)
+    add_share_commands(sub)
     return parser
 
 

@@ -7,6 +7,7 @@ seconds otherwise), with the counts the user manual's upload panel shows.
 
 from __future__ import annotations
 
+import getpass
 import sys
 import time
 from datetime import date
@@ -14,9 +15,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, get_args
 
 from securepacs.client.download import Downloader, DownloadProgress, IntegrityError, VersionMemory
+from securepacs.client.httpx_transport import HttpxTransport
 from securepacs.client.library import StudyRow, UnknownStudy, load_rows, resolve, short_id
 from securepacs.client.scan_process import ScanFailed, ScanProcess
 from securepacs.client.search import DatePreset, SortField, StudyFilter, WorklistIndex
+from securepacs.client.sharing import (
+    PERMISSION_LABELS,
+    LinkProblem,
+    Sharing,
+    open_link_url,
+    parse_link_url,
+)
+from securepacs.client.trust import FingerprintMemory
 from securepacs.client.upload import (
     Scanner,
     Uploader,
@@ -24,13 +34,20 @@ from securepacs.client.upload import (
     UploadOptions,
     UploadProgress,
 )
+from securepacs.crypto import PERMISSION_DOWNLOAD
 
 if TYPE_CHECKING:
     import argparse
 
     from securepacs.client.accounts import AccountFlows, Unlocked
 
-__all__ = ("StudyCommandError", "add_study_commands")
+__all__ = (
+    "StudyCommandError",
+    "add_study_commands",
+    "complete_pending",
+    "pick_study",
+    "secret_line",
+)
 
 
 class StudyCommandError(Exception):
@@ -40,12 +57,36 @@ class StudyCommandError(Exception):
 class _Session(Protocol):
     flows: AccountFlows
     config_dir: Path
+    server: str
 
     async def unlock(self) -> Unlocked: ...
 
 
 def _say(text: str) -> None:
     print(text, flush=True)  # noqa: T201
+
+
+def secret_line(prompt: str) -> str:
+    """A secret from a hidden prompt, or the next line of standard input (scripts, tests)."""
+    if sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    line = sys.stdin.readline()
+    if not line:
+        raise StudyCommandError(f"{prompt.strip(': ')} is required on standard input.")
+    return line.rstrip("\n")
+
+
+async def complete_pending(sharing: Sharing) -> None:
+    """Seal pending shares whose recipients have registered; say what happened on stderr."""
+    done, problems = await sharing.complete_pending()
+    for share in done:
+        print(  # noqa: T201
+            f"securepacs: {share.recipient_email} has an account now; your share "
+            f"{share.share_id[:12]} is complete.",
+            file=sys.stderr,
+        )
+    for problem in problems:
+        print(f"securepacs: a pending share stays pending: {problem}", file=sys.stderr)  # noqa: T201
 
 
 def _mb(size: float) -> str:
@@ -191,7 +232,17 @@ def _filter(a: argparse.Namespace) -> StudyFilter:
 
 
 def _table(rows: list[StudyRow]) -> None:
-    header = ("ID", "Patient name", "Patient ID", "Sex", "Accession", "Date", "Mod", "Images")
+    header = (
+        "ID",
+        "Patient name",
+        "Patient ID",
+        "Sex",
+        "Accession",
+        "Date",
+        "Mod",
+        "Images",
+        "Access",
+    )
     lines = [header] + [
         (
             short_id(row.study_id),
@@ -202,6 +253,7 @@ def _table(rows: list[StudyRow]) -> None:
             row.attributes.study_date,
             "/".join(row.attributes.modalities),
             str(row.instance_count),
+            "owner" if row.is_owner else PERMISSION_LABELS[row.permission].lower(),
         )
         for row in rows
     ]
@@ -213,6 +265,11 @@ def _table(rows: list[StudyRow]) -> None:
 async def _rows(s: _Session) -> tuple[Unlocked, list[StudyRow]]:
     unlocked = await s.unlock()
     rows, failed = await load_rows(s.flows.api, unlocked.keys)
+    shared, failed_shared = await load_rows(s.flows.api, unlocked.keys, "shared")
+    rows += shared
+    failed += failed_shared
+    memory = FingerprintMemory(s.config_dir / "fingerprints.json")
+    await complete_pending(Sharing(s.flows.api, unlocked.keys, memory, s.server))
     for study_id in failed:
         print(  # noqa: T201
             f"securepacs: study {short_id(study_id)} does not open with your keys "
@@ -241,7 +298,8 @@ async def cmd_search(s: _Session, a: argparse.Namespace) -> None:
     del unlocked
 
 
-async def _pick(s: _Session, typed: str) -> tuple[Unlocked, StudyRow]:
+async def pick_study(s: _Session, typed: str) -> tuple[Unlocked, StudyRow]:
+    """Unlock, then the one study of mine or shared with me whose id starts with ``typed``."""
     unlocked, rows = await _rows(s)
     try:
         study_id = resolve([row.study_id for row in rows], typed)
@@ -250,43 +308,82 @@ async def _pick(s: _Session, typed: str) -> tuple[Unlocked, StudyRow]:
     return unlocked, next(row for row in rows if row.study_id == study_id)
 
 
-def _downloader(s: _Session, unlocked: Unlocked) -> Downloader:
+def _downloader(s: _Session, unlocked: Unlocked, *, download: bool = False) -> Downloader:
     return Downloader(
-        s.flows.api, unlocked.keys, memory=VersionMemory(s.config_dir / "seen-versions.json")
+        s.flows.api,
+        unlocked.keys,
+        memory=VersionMemory(s.config_dir / "seen-versions.json"),
+        fingerprints=FingerprintMemory(s.config_dir / "fingerprints.json"),
+        download=download,
     )
 
 
+def _is_link(typed: str) -> bool:
+    return "://" in typed and "/s/" in typed
+
+
+async def _link_downloader(typed: str, password: str | None) -> tuple[Downloader, str]:
+    """The downloader of an anonymous link's study, and the study's id."""
+    try:
+        address = parse_link_url(typed)
+        if address.password_required and password is None:
+            password = secret_line("Link password: ")
+        opened = await open_link_url(HttpxTransport(address.base_url), address, password)
+    except LinkProblem as error:
+        raise StudyCommandError(str(error)) from None
+    return opened.downloader(download=True), opened.keys.study_id
+
+
 async def cmd_get(s: _Session, a: argparse.Namespace) -> None:
-    """Download a study as files or as a zip."""
-    unlocked, row = await _pick(s, a.study)
-    downloader = _downloader(s, unlocked)
+    """Download a study (mine, shared with me, or behind a link URL) as files or as a zip."""
+    if _is_link(a.study):
+        downloader, study_id = await _link_downloader(a.study, None)
+    else:
+        unlocked, row = await pick_study(s, a.study)
+        if row.permission < PERMISSION_DOWNLOAD:
+            raise StudyCommandError(
+                "Your access to this study does not include downloading it. Ask the study's "
+                "owner to share it with you with Download permission."
+            )
+        downloader, study_id = _downloader(s, unlocked, download=True), row.study_id
     line = ProgressLine()
     try:
         if a.zip:
-            await downloader.to_zip(row.study_id, Path(a.zip), line.download)
-            _say(f"Study {short_id(row.study_id)} written to {a.zip}")
+            await downloader.to_zip(study_id, Path(a.zip), line.download)
+            _say(f"Study {short_id(study_id)} written to {a.zip}")
         else:
-            await downloader.to_folder(row.study_id, Path(a.output), line.download)
-            _say(f"Study {short_id(row.study_id)} written to {a.output}")
+            await downloader.to_folder(study_id, Path(a.output), line.download)
+            _say(f"Study {short_id(study_id)} written to {a.output}")
     except IntegrityError as error:
         raise StudyCommandError(str(error)) from None
+    finally:
+        if _is_link(a.study):
+            await downloader.api.transport.aclose()  # type: ignore[attr-defined]
 
 
 async def cmd_rm(s: _Session, a: argparse.Namespace) -> None:
     """Delete a study and free its storage."""
-    _, row = await _pick(s, a.study)
+    _, row = await pick_study(s, a.study)
     await s.flows.api.delete_study(row.study_id)
     _say(f"Study {short_id(row.study_id)} deleted ({row.instance_count} files, {_mb(row.size)}).")
 
 
 async def cmd_info(s: _Session, a: argparse.Namespace) -> None:
-    """Properties of a study."""
-    unlocked, row = await _pick(s, a.study)
-    attributes = row.attributes
+    """Properties of a study (mine, shared with me, or behind a link URL)."""
+    if _is_link(a.study):
+        downloader, study_id = await _link_downloader(a.study, None)
+    else:
+        unlocked, picked = await pick_study(s, a.study)
+        downloader, study_id = _downloader(s, unlocked), picked.study_id
     try:
-        opened = await _downloader(s, unlocked).open(row.study_id)
+        opened = await downloader.open(study_id)
     except IntegrityError as error:
         raise StudyCommandError(str(error)) from None
+    finally:
+        if _is_link(a.study):
+            await downloader.api.transport.aclose()  # type: ignore[attr-defined]
+    row = opened.row
+    attributes = row.attributes
     series = {entry.series_uid for entry in opened.manifest.entries}
     fields: list[tuple[str, Any]] = [
         ("Study id", row.study_id),
@@ -303,6 +400,7 @@ async def cmd_info(s: _Session, a: argparse.Namespace) -> None:
         ("Images", len(opened.manifest.entries)),
         ("Size", _mb(sum(entry.plaintext_size for entry in opened.manifest.entries))),
         ("Owner", row.owner_email),
+        ("Your access", "owner" if row.is_owner else PERMISSION_LABELS[row.permission]),
         ("Sender email", row.sender_email),
         ("Sender message", row.message),
         ("Uploaded", row.created_at[:19].replace("T", " ")),
@@ -343,8 +441,8 @@ def add_study_commands(sub: Any) -> None:
         p.add_argument("--ascending", action="store_true")
         p.add_argument("--mine", action="store_true", help="show only my studies")
         p.set_defaults(run=cmd_search)
-    p = sub.add_parser("get", help="download a study")
-    p.add_argument("study", help="study id (the first digits are enough)")
+    p = sub.add_parser("get", help="download a study, or the study of a link")
+    p.add_argument("study", help="study id (the first digits are enough) or a link URL")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("-o", "--output", help="folder to write the files to")
     target.add_argument("--zip", help="zip file to write")
@@ -352,7 +450,7 @@ def add_study_commands(sub: Any) -> None:
     p = sub.add_parser("rm", help="delete a study")
     p.add_argument("study")
     p.set_defaults(run=cmd_rm)
-    p = sub.add_parser("info", help="properties of a study")
-    p.add_argument("study")
+    p = sub.add_parser("info", help="properties of a study, or of the study of a link")
+    p.add_argument("study", help="study id or a link URL")
     p.set_defaults(run=cmd_info)
     sub.add_parser("stats", help="studies, files and used storage").set_defaults(run=cmd_stats)

@@ -22,10 +22,17 @@ from typing import TYPE_CHECKING, Final
 import msgspec
 
 from securepacs.client.api import ApiError
-from securepacs.client.library import open_row, short_id, study_key_of
+from securepacs.client.library import granter_of, open_row, row_of, short_id, study_key_of
 from securepacs.client.retry import RetryPolicy, retrying
 from securepacs.client.tasks import first_error
-from securepacs.crypto import CryptoError, open_instance, open_manifest
+from securepacs.client.trust import (
+    FingerprintChanged,
+    FingerprintMemory,
+    KeysRefused,
+    trusted_signers,
+    verified_keys,
+)
+from securepacs.crypto import AuthenticationFailed, CryptoError, open_instance, open_manifest
 from securepacs.crypto.stream import CHUNK_LOG2_MAX, CHUNK_LOG2_MIN, HEADER_BYTES, TAG_BYTES
 
 if TYPE_CHECKING:
@@ -36,7 +43,14 @@ if TYPE_CHECKING:
     from securepacs.client.library import StudyRow
     from securepacs.crypto import AccountKeys, Manifest, ManifestEntry, StudyKey
 
-__all__ = ("DownloadProgress", "Downloader", "IntegrityError", "OpenedStudy", "VersionMemory")
+__all__ = (
+    "DownloadProgress",
+    "Downloader",
+    "IntegrityError",
+    "LinkKeys",
+    "OpenedStudy",
+    "VersionMemory",
+)
 
 RANGE_BYTES: Final = 8 * 1024 * 1024
 
@@ -116,23 +130,68 @@ def instance_names(entries: tuple[ManifestEntry, ...]) -> dict[bytes, str]:
     return names
 
 
+@dataclass(frozen=True, kw_only=True)
+class LinkKeys:
+    """What an anonymous link opened to: its study's key and the key of who made the link."""
+
+    study_id: str
+    study_key: StudyKey
+    creator: bytes
+
+
 class Downloader:
-    """Opens and downloads studies of one signed-in account."""
+    """Opens and downloads studies of one signed-in account, or the study of one link.
+
+    ``download``: the reads are a download (zip or folder), which a share or link needs the
+    Download permission for; a viewer reads without it.
+    """
 
     def __init__(
         self,
         api: ApiClient,
-        keys: AccountKeys,
+        keys: AccountKeys | None,
         *,
         memory: VersionMemory | None = None,
         policy: RetryPolicy | None = None,
         jobs: int = 4,
+        link: LinkKeys | None = None,
+        fingerprints: FingerprintMemory | None = None,
+        download: bool = False,
     ) -> None:
+        if (keys is None) == (link is None):
+            raise ValueError("a downloader reads with account keys or with a link, not both")
         self.api = api
         self.keys = keys
+        self.link = link
         self.memory = memory or VersionMemory(None)
+        self.fingerprints = fingerprints or FingerprintMemory()
         self.policy = policy or RetryPolicy()
         self.jobs = jobs
+        self.download = download
+
+    def _opened_keys(self, detail: StudyDetailView) -> tuple[StudyRow, StudyKey, set[bytes]]:
+        """The row, the study key, and the signers this reader vouches for itself (§15.4)."""
+        summary = detail.summary
+        if self.link is not None:
+            if summary.study_id != self.link.study_id:
+                raise AuthenticationFailed
+            row = row_of(summary, self.link.study_key, sender="", message="")
+            anchors = {self.link.creator}
+            owner_keys = verified_keys(detail.owner_keys)
+            if owner_keys is not None:
+                anchors.add(owner_keys.ed25519)
+            return row, self.link.study_key, anchors
+        assert self.keys is not None  # noqa: S101 -- checked in __init__
+        row = open_row(self.keys, summary)
+        anchors = {self.keys.public.ed25519}
+        granter = granter_of(self.keys, summary)
+        if granter is not None:
+            # Whoever shared it with me, and its owner, as far as their fingerprints check.
+            anchors.add(granter)
+            self.fingerprints.identify(summary.granter_email or "", summary.granter_keys or b"")
+            owner = self.fingerprints.identify(summary.owner_email, detail.owner_keys)
+            anchors.add(owner.keys.ed25519)
+        return row, study_key_of(self.keys, summary), anchors
 
     async def open(self, study_id: str) -> OpenedStudy:
         """Fetch the study and check its key, metadata and manifest.
@@ -143,8 +202,9 @@ class Downloader:
         detail = await retrying(self.policy, lambda: self.api.study(study_id))
         label = f"study {short_id(study_id)}"
         try:
-            row = open_row(self.keys, detail.summary)
-            study_key = study_key_of(self.keys, detail.summary)
+            row, study_key, anchors = self._opened_keys(detail)
+        except (FingerprintChanged, KeysRefused) as error:
+            raise IntegrityError(str(error)) from None
         except (CryptoError, msgspec.DecodeError, msgspec.ValidationError):
             raise IntegrityError(
                 f"The key or details of {label} do not open with your keys: they were changed "
@@ -152,12 +212,15 @@ class Downloader:
             ) from None
         try:
             manifest = open_manifest(
-                study_key, bytes.fromhex(study_id), detail.manifest, {self.keys.public.ed25519}
+                study_key,
+                bytes.fromhex(study_id),
+                detail.manifest,
+                trusted_signers(anchors, detail.endorsements),
             )
         except CryptoError:
             raise IntegrityError(
-                f"The list of files of {label} is not the one you signed: it was changed on the "
-                "server. Nothing was downloaded."
+                f"The list of files of {label} is not signed by anyone you or the person who "
+                "shared it trust: it was changed on the server. Nothing was downloaded."
             ) from None
         opened = OpenedStudy(row=row, study_key=study_key, manifest=manifest, detail=detail)
         metadata_version = row.metadata_version
@@ -215,7 +278,7 @@ class Downloader:
                     data = await retrying(
                         self.policy,
                         lambda start=start, end=end: self.api.get_blob(  # type: ignore[misc]
-                            entry.file_id.hex(), start, end
+                            entry.file_id.hex(), start, end, download=self.download
                         ),
                     )
                 except ApiError as error:

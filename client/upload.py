@@ -30,6 +30,7 @@ from securepacs.client.retry import RetryPolicy, retrying
 from securepacs.client.scanned import StudyAttributes, merge_attributes
 from securepacs.client.sealing import SealedInstance, StudySeal
 from securepacs.client.tasks import first_error
+from securepacs.client.trust import trusted_signers
 from securepacs.crypto import (
     ciphertext_size,
     new_file_id,
@@ -508,7 +509,9 @@ class _StudyRun:
             study_key = unwrap_study_key(keys.account_key, study_id, summary.wrapped_key)
             seal = StudySeal(keys, study_key=study_key, study_id=study_id)
             detail = await retrying(policy, lambda: api.study(summary.study_id))
-            manifest = open_manifest(study_key, study_id, detail.manifest, {keys.public.ed25519})
+            # Whoever I gave Edit may have signed the newest manifest (a changed description).
+            trusted = trusted_signers({keys.public.ed25519}, detail.endorsements)
+            manifest = open_manifest(study_key, study_id, detail.manifest, trusted)
             self._stored_attributes = seal.open_metadata(summary.metadata).attributes
             return seal, manifest.entries, manifest.manifest_version
         if pending is not None:

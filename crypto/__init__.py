@@ -1,4 +1,4 @@
-"""SecurePACS protocol core: the key hierarchy, envelopes, chunked AEAD, grants and links.
+"""SecurePACS protocol core: the key hierarchy, envelopes, chunked AEAD, grants, notes and links.
 
 This package implements docs/protocol.md (v0.1). It is pure and synchronous: no I/O, no state
 beyond the chosen primitive backend (PyNaCl on CPython, libsodium.js in Pyodide). Every
@@ -70,6 +70,7 @@ from securepacs.crypto.link import (
     parse_fragment,
     seal_link,
 )
+from securepacs.crypto.note import MAX_NOTE_BYTES, open_note, seal_note
 from securepacs.crypto.recovery import (
     format_key_uid,
     new_recovery_key,
@@ -114,6 +115,7 @@ from securepacs.crypto.study import (
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = (
+    "MAX_NOTE_BYTES",
     "PERMISSION_ADMIN",
     "PERMISSION_DOWNLOAD",
     "PERMISSION_EDIT",
@@ -174,6 +176,7 @@ __all__ = (
     "open_link",
     "open_manifest",
     "open_metadata",
+    "open_note",
     "open_public_keys",
     "open_slot",
     "open_stream",
@@ -186,6 +189,7 @@ __all__ = (
     "seal_link",
     "seal_manifest",
     "seal_metadata",
+    "seal_note",
     "seal_slot",
     "slot_info",
     "study_uid_tag",

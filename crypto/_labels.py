@@ -37,6 +37,8 @@ CONTENT_KEY: Final = "securepacs/v1/content-key"
 GRANT_WRAP_KEY: Final = "securepacs/v1/grant-wrap-key"
 GRANT_AD: Final = "securepacs/v1/grant"
 GRANT_SIGNATURE: Final = "securepacs/v1/grant-signature"
+SHARE_NOTE_KEY: Final = "securepacs/v1/share-note-key"
+SHARE_NOTE_AD: Final = "securepacs/v1/share-note"
 
 # Anonymous links (protocol.md §9).
 LINK_PASSWORD_SALT: Final = "securepacs/v1/link-password-salt"  # noqa: S105 -- a label

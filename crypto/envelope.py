@@ -24,6 +24,7 @@ __all__ = (
     "ManifestEnvelope",
     "MetadataEnvelope",
     "PublicKeysEnvelope",
+    "ShareNoteEnvelope",
     "SignedManifest",
     "StudyKeyWrapEnvelope",
 )
@@ -40,6 +41,7 @@ DicomUid = Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[0-9.]*$")]
 # Fits the 64 MiB envelope limit even with 64-character UIDs (about 200 bytes an entry).
 MAX_MANIFEST_ENTRIES: Final = 250_000
 MAX_METADATA_BYTES: Final = 1024 * 1024
+MAX_NOTE_BYTES: Final = 4096
 
 
 class Kind:
@@ -54,6 +56,7 @@ class Kind:
     MANIFEST_BODY: Final = 7
     GRANT: Final = 8
     LINK: Final = 9
+    SHARE_NOTE: Final = 10
 
 
 class _Envelope(msgspec.Struct, array_like=True, frozen=True, forbid_unknown_fields=True):
@@ -151,6 +154,15 @@ class GrantEnvelope(_Envelope, frozen=True):
     nonce: Bytes24
     ciphertext: Annotated[bytes, msgspec.Meta(min_length=48, max_length=48)]
     signature: Bytes64
+
+
+class ShareNoteEnvelope(_Envelope, frozen=True):
+    """§8.6 The sharer's message to one share, encrypted under a key derived from the study key."""
+
+    study_id: Bytes16
+    share_id: Bytes16
+    nonce: Bytes24
+    ciphertext: Annotated[bytes, msgspec.Meta(min_length=16, max_length=MAX_NOTE_BYTES + 16)]
 
 
 class LinkEnvelope(_Envelope, frozen=True):

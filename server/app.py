@@ -29,6 +29,8 @@ from securepacs.server.domain.accounts.controllers import (
 from securepacs.server.domain.accounts.credentials import CredentialService
 from securepacs.server.domain.accounts.services import AccountService, SignedIn
 from securepacs.server.domain.health import health, ready
+from securepacs.server.domain.shares.controllers import LinkController, ShareController
+from securepacs.server.domain.shares.services import ShareService
 from securepacs.server.domain.studies.controllers import BlobController, StudyController
 from securepacs.server.domain.studies.services import StudyService, sweep_forever
 from securepacs.server.edge import EdgeMiddleware
@@ -92,6 +94,9 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Litestar:
     def provide_studies(db: NamedDependency[AsyncSession]) -> StudyService:
         return StudyService(ctx, db)
 
+    def provide_shares(db: NamedDependency[AsyncSession]) -> ShareService:
+        return ShareService(ctx, db)
+
     async def provide_me(
         request: Request[Any, Any, Any], accounts: NamedDependency[AccountService]
     ) -> SignedIn:
@@ -106,6 +111,8 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Litestar:
             MeController,
             BlobController,
             StudyController,
+            ShareController,
+            LinkController,
             *web_routes(),
         ],
         dependencies={
@@ -113,6 +120,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Litestar:
             "db": Provide(provide_db),
             "accounts": Provide(provide_accounts, sync_to_thread=False),
             "studies": Provide(provide_studies, sync_to_thread=False),
+            "shares": Provide(provide_shares, sync_to_thread=False),
             "me": Provide(provide_me),
         },
         exception_handlers=exception_handlers(),  # type: ignore[arg-type]
@@ -129,6 +137,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Litestar:
             "CredentialService": CredentialService,
             "SignedIn": SignedIn,
             "StudyService": StudyService,
+            "ShareService": ShareService,
             "NamedDependency": NamedDependency,
         },
         request_max_body_size=4 * 1024 * 1024,

@@ -26,8 +26,12 @@ __all__ = (
     "EmailNotConfirmed",
     "Forbidden",
     "InvalidInput",
+    "LinkExpired",
+    "LinkNotFound",
+    "LinkRevoked",
     "NotAuthenticated",
     "NotFound",
+    "PermissionMissing",
     "RangeNotSatisfiable",
     "RateLimited",
     "StorageLimitReached",
@@ -153,6 +157,44 @@ class RateLimited(DomainError):
     status = 429
     code = "rate_limited"
     detail = "Too many attempts. Wait a moment, then try again."
+
+
+class LinkNotFound(DomainError):
+    """No such link, or the access key does not prove possession of its secret."""
+
+    status = 404
+    code = "link_not_found"
+    detail = (
+        "This link does not open: it is incomplete or was changed, or its password is wrong. "
+        "Copy the whole link from the message you received, or ask the sender for a new one."
+    )
+
+
+class LinkExpired(DomainError):
+    """The link's expiry has passed."""
+
+    status = 410
+    code = "link_expired"
+    detail = "This link has expired. Ask the person who sent it for a new one."
+
+
+class LinkRevoked(DomainError):
+    """The link was deleted in Manage Shares, or its study was deleted."""
+
+    status = 410
+    code = "link_revoked"
+    detail = (
+        "This link was revoked by the person who shared it. Ask them for a new one if you "
+        "still need the study."
+    )
+
+
+class PermissionMissing(DomainError):
+    """The share or link allows less than this request needs (ZK-5: server-enforced)."""
+
+    status = 403
+    code = "permission_missing"
+    detail = "Your access to this study does not allow this. Ask the study's owner for more."
 
 
 def _problem(

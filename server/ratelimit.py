@@ -27,6 +27,11 @@ LIMITS: Final = {
     "mail-email": (3, 3600),
     "mail-ip": (20, 3600),
     "two-factor-account": (10, 300),
+    # Failed anonymous-link attempts: a link's access key is 256 bits, so these only slow a
+    # guesser of link passwords, and cap the work a flood of bad keys costs.
+    "link-id": (20, 300),
+    "link-ip": (100, 300),
+    "keys-account": (60, 60),
 }
 _MAX_KEYS: Final = 100_000
 
@@ -37,6 +42,14 @@ class RateLimiter:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._windows: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def check(self, bucket: str, key: str) -> None:
+        """Raise RateLimited if the bucket is over its limit now, without counting an attempt."""
+        limit, window = LIMITS[bucket]
+        now = self._clock()
+        start, count = self._windows.get((bucket, key), (now, 0))
+        if now - start < window and count >= limit:
+            raise RateLimited(retry_after=max(1, math.ceil(start + window - now)))
 
     def hit(self, bucket: str, key: str) -> None:
         """Count one attempt; raises RateLimited once the bucket's limit is exceeded."""

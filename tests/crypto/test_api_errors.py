@@ -503,6 +503,7 @@ def _study_id_users() -> list[tuple[str, Callable[[bytes], object]]]:
     return [
         ("wrap_study_key", lambda sid: c.wrap_study_key(account.keys.account_key, sid, key)),
         ("seal_metadata", lambda sid: c.seal_metadata(key, sid, b"{}")),
+        ("seal_note", lambda sid: c.seal_note(key, sid, bytes(16), "note")),
         ("seal_manifest", lambda sid: c.seal_manifest(key, sid, 1, [], account.keys)),
         (
             "seal_grant",
@@ -542,6 +543,50 @@ def test_seal_metadata_over_one_mebibyte_raises_value_error() -> None:
     assert c.open_metadata(key, bytes(16), sealed) == bytes(1024 * 1024)
     with pytest.raises(ValueError, match="1 MiB"):
         c.seal_metadata(key, bytes(16), bytes(1024 * 1024 + 1))
+
+
+@pytest.mark.parametrize("share_id", BAD_IDS, ids=lambda b: f"{len(b)}-bytes")
+def test_seal_note_bad_share_id_length_raises_value_error(share_id: bytes) -> None:
+    with pytest.raises(ValueError, match="16 bytes"):
+        c.seal_note(_study_key(), bytes(16), share_id, "note")
+
+
+def test_seal_note_empty_text_raises_value_error() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        c.seal_note(_study_key(), bytes(16), bytes(16), "")
+
+
+@pytest.mark.parametrize(
+    ("unit", "width"),
+    [("a", 1), ("\u00e9", 2), ("\u20ac", 3), ("\U0001f600", 4)],
+    ids=["ascii", "2-byte", "3-byte", "4-byte"],
+)
+def test_seal_note_over_4096_utf8_bytes_raises_value_error(unit: str, width: int) -> None:
+    key = _study_key()
+    # The limit is on the UTF-8 bytes, not on the characters.
+    full = unit * (c.MAX_NOTE_BYTES // width) + "a" * (c.MAX_NOTE_BYTES % width)
+    assert len(full.encode("utf-8")) == c.MAX_NOTE_BYTES == 4096
+    sealed = c.seal_note(key, bytes(16), bytes(16), full)
+    assert c.open_note(key, bytes(16), bytes(16), sealed) == full
+    for over in (full + "a", unit + full):
+        with pytest.raises(ValueError, match="4096 bytes"):
+            c.seal_note(key, bytes(16), bytes(16), over)
+
+
+@pytest.mark.parametrize("text", ["\ud800", "Befund \udcff secret"], ids=["alone", "inside"])
+def test_seal_note_lone_surrogate_raises_value_error_without_quoting_it(text: str) -> None:
+    with pytest.raises(ValueError, match="surrogate") as raised:
+        c.seal_note(_study_key(), bytes(16), bytes(16), text)
+    assert "secret" not in str(raised.value)
+    assert "\\u" not in repr(raised.value)
+    assert raised.value.__cause__ is None
+    assert raised.value.__suppress_context__
+
+
+@pytest.mark.parametrize("text", [b"note", None, 42], ids=["bytes", "none", "int"])
+def test_seal_note_non_str_text_raises_type_error(text: object) -> None:
+    with pytest.raises(TypeError):
+        c.seal_note(_study_key(), bytes(16), bytes(16), text)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("uid", ["", "1.2.x", "1.2.3 4", "1" * 65, "\u0661.2"])

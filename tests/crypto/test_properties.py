@@ -1,8 +1,8 @@
 """Properties of every format: round trips, one encoding per value, and where a bit flip fails.
 
 * ``open(seal(x)) == x`` for the chunked stream, the metadata box, the study-key wrap, the signed
-  manifest, grants, link envelopes, the three kinds of key slot, public keys, the recovery key's
-  text and file forms, and link fragments.
+  manifest, grants, share notes, link envelopes, the three kinds of key slot, public keys, the
+  recovery key's text and file forms, and link fragments.
 * Every envelope a decoder accepts re-encodes to the same bytes, and the same values written with
   a wider msgpack form (an int as uint16, a bin8 as bin16, a fixarray as array16, ...) are
   rejected as ``MalformedEnvelope``, on the outer envelopes and on the authenticated plaintexts.
@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import securepacs.crypto as c
-from securepacs.crypto import _canonical, _labels, account, envelope, study
+from securepacs.crypto import _canonical, _labels, account, envelope, note, study
 from securepacs.crypto._backend import get_backend
 from securepacs.crypto._random import SeededRandom
 from securepacs.crypto.envelope import Kind
@@ -520,6 +520,152 @@ def test_manifest_round_trip(
     assert _reencode(sealed, envelope.ManifestEnvelope, Kind.MANIFEST) == sealed
 
 
+# --- share notes -------------------------------------------------------------------------------
+
+
+@st.composite
+def note_texts(draw: st.DrawFn) -> str:
+    """Any text a note may hold: short mixed text, or one unit repeated up to the byte limit."""
+    if draw(st.booleans()):
+        return draw(st.text(min_size=1, max_size=300))
+    unit = draw(st.text(min_size=1, max_size=4))
+    text = unit * draw(st.integers(1, c.MAX_NOTE_BYTES // len(unit.encode("utf-8"))))
+    # ASCII padding lets the sizes reach the limit exactly, whatever the unit's width.
+    return text + "a" * draw(st.integers(0, c.MAX_NOTE_BYTES - len(text.encode("utf-8"))))
+
+
+def _seal_note_plaintext(
+    key: c.StudyKey, study_id: bytes, share_id: bytes, plaintext: bytes
+) -> bytes:
+    """A share note around any plaintext, past the writer's checks on the text."""
+    nonce, ciphertext = study._seal(
+        note._note_key(key, share_id), plaintext, note._note_ad(study_id, share_id), _rng("note")
+    )
+    return _canonical.encode(
+        envelope.ShareNoteEnvelope(
+            kind=Kind.SHARE_NOTE,
+            version=1,
+            study_id=study_id,
+            share_id=share_id,
+            nonce=nonce,
+            ciphertext=ciphertext,
+        )
+    )
+
+
+@settings(max_examples=80, deadline=None)
+@given(key=study_keys, study_id=ids16, share_id=ids16, text=note_texts())
+def test_share_note_round_trip(
+    key: c.StudyKey, study_id: bytes, share_id: bytes, text: str
+) -> None:
+    assert 1 <= len(text.encode("utf-8")) <= c.MAX_NOTE_BYTES
+    sealed = c.seal_note(key, study_id, share_id, text)
+    assert c.open_note(key, study_id, share_id, sealed) == text
+    assert _reencode(sealed, envelope.ShareNoteEnvelope, Kind.SHARE_NOTE) == sealed
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), text=note_texts())
+def test_share_note_any_single_byte_change_fails(data: st.DataObject, text: str) -> None:
+    key, study_id, share_id = c.StudyKey(bytes(range(32))), bytes(16), bytes(range(16))
+    sealed = c.seal_note(key, study_id, share_id, text, _rng("note-byte"))
+    index = data.draw(st.integers(0, len(sealed) - 1), label="index")
+    value = data.draw(st.integers(0, 255).filter(lambda v: v != sealed[index]), label="value")
+    changed = sealed[:index] + bytes((value,)) + sealed[index + 1 :]
+    with pytest.raises(c.CryptoError):
+        c.open_note(key, study_id, share_id, changed)
+
+
+def test_share_note_every_single_byte_change_fails() -> None:
+    key, study_id, share_id = c.StudyKey(bytes(range(32))), bytes(16), bytes(range(16))
+    sealed = c.seal_note(key, study_id, share_id, "Bitte ansehen \u2013 danke.", _rng("note-all"))
+    accepted = []
+    for index in range(len(sealed)):
+        for value in range(256):
+            if value == sealed[index]:
+                continue
+            changed = sealed[:index] + bytes((value,)) + sealed[index + 1 :]
+            try:
+                c.open_note(key, study_id, share_id, changed)
+            except c.CryptoError:
+                continue
+            accepted.append((index, value))
+    assert accepted == []
+
+
+def test_share_note_opens_only_for_its_study_key_study_and_share() -> None:
+    key, study_id, share_id = c.StudyKey(bytes(range(32))), bytes(16), bytes(range(16))
+    other_share = bytes(range(1, 17))
+    sealed = c.seal_note(key, study_id, share_id, "note", _rng("note-bound"))
+    assert c.open_note(key, study_id, share_id, sealed) == "note"
+    # Each share's note has a key of its own.
+    assert note._note_key(key, share_id) != note._note_key(key, other_share)
+    relabelled = _canonical.encode(
+        msgspec.structs.replace(
+            _canonical.decode(
+                sealed, msgspec.msgpack.Decoder(envelope.ShareNoteEnvelope), Kind.SHARE_NOTE
+            ),
+            share_id=other_share,
+        )
+    )
+    wrong: list[tuple[c.StudyKey, bytes, bytes, bytes]] = [
+        (key, study_id, other_share, sealed),
+        (key, bytes(range(16)), share_id, sealed),
+        (c.StudyKey(bytes(32)), study_id, share_id, sealed),
+        # The server moves the note to another share, ids and all: the key and the AD differ.
+        (key, study_id, other_share, relabelled),
+    ]
+    for args in wrong:
+        with pytest.raises(c.AuthenticationFailed):
+            c.open_note(*args)
+
+
+def test_share_note_reader_bounds_the_ciphertext_before_decrypting() -> None:
+    key, study_id, share_id = c.StudyKey(bytes(32)), bytes(16), bytes(16)
+
+    def with_ciphertext(size: int) -> bytes:
+        return _canonical.encode(
+            envelope.ShareNoteEnvelope(
+                kind=Kind.SHARE_NOTE,
+                version=1,
+                study_id=study_id,
+                share_id=share_id,
+                nonce=bytes(24),
+                ciphertext=bytes(size),
+            )
+        )
+
+    for size in (16, c.MAX_NOTE_BYTES + 16):
+        with pytest.raises(c.AuthenticationFailed):
+            c.open_note(key, study_id, share_id, with_ciphertext(size))
+    for size in (0, 15, c.MAX_NOTE_BYTES + 17):
+        with pytest.raises(c.MalformedEnvelope):
+            c.open_note(key, study_id, share_id, with_ciphertext(size))
+
+
+@pytest.mark.parametrize(
+    "plaintext",
+    [b"L\xe4sion", b"\xc3\xa4\xc3", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xff"],
+    ids=["latin-1", "truncated", "overlong", "surrogate", "above-u+10ffff", "ff"],
+)
+def test_share_note_authentic_but_not_utf8_is_malformed(plaintext: bytes) -> None:
+    key, study_id, share_id = c.StudyKey(bytes(32)), bytes(16), bytes(16)
+    valid = _seal_note_plaintext(key, study_id, share_id, "L\u00e4sion".encode())
+    assert c.open_note(key, study_id, share_id, valid) == "L\u00e4sion"
+    with pytest.raises(c.MalformedEnvelope):
+        c.open_note(
+            key, study_id, share_id, _seal_note_plaintext(key, study_id, share_id, plaintext)
+        )
+
+
+def test_share_note_empty_plaintext_opens_though_no_writer_seals_one() -> None:
+    key, study_id, share_id = c.StudyKey(bytes(32)), bytes(16), bytes(16)
+    assert (
+        c.open_note(key, study_id, share_id, _seal_note_plaintext(key, study_id, share_id, b""))
+        == ""
+    )
+
+
 # --- grants and links --------------------------------------------------------------------------
 
 
@@ -807,6 +953,7 @@ WIRE_TYPES: Final[dict[str, tuple[type[envelope._Envelope], int]]] = {
     "manifest_body": (envelope.ManifestBody, Kind.MANIFEST_BODY),
     "grant": (envelope.GrantEnvelope, Kind.GRANT),
     "link": (envelope.LinkEnvelope, Kind.LINK),
+    "share_note": (envelope.ShareNoteEnvelope, Kind.SHARE_NOTE),
 }
 
 
@@ -858,6 +1005,7 @@ def _samples() -> dict[str, Sample]:
     recovery = c.new_recovery_key(_rng("recovery"))
     passkey = c.PasskeyPrfOutput(hashlib.sha256(b"prf").digest())
     link_id, secret = bytes(range(50, 66)), bytes(range(1, 33))
+    share_id = bytes(range(80, 96))
     access = c.link_access(c.LinkSecret(secret), None)
     locked = _password_link_access(secret)
     entries = [
@@ -903,6 +1051,11 @@ def _samples() -> dict[str, Sample]:
             c.grant_info,
             {},
         ),
+        "share_note": Sample(
+            c.seal_note(study_key, study_id, share_id, "Bitte ansehen.", _rng("n")),
+            lambda d: c.open_note(study_key, study_id, share_id, d),
+            {},
+        ),
         "link": Sample(
             c.seal_link(keys, access, link_id, study_id, study_key, 1, 0, _rng("l")),
             lambda d: c.open_link(d, link_id, access),
@@ -932,6 +1085,7 @@ SAMPLE_NAMES: Final = (
     "manifest",
     "grant",
     "grant_info",
+    "share_note",
     "link",
     "link_info",
     "link_password",

@@ -18,6 +18,8 @@ TABLES = {
     "blob",
     "blob_part",
     "study",
+    "share",
+    "link",
     "key_slot",
     "session",
     "email_token",

@@ -18,6 +18,8 @@ import securepacs.crypto as c
 from securepacs.crypto import account, kdf, link, share, stream, study
 
 _SIZES = (0, 1, 4095, 4096, 4097, 3 * 4096 + 5, 300_000)
+_SHARE_ID = hashlib.sha256(b"cross/share").digest()[:16]
+_NOTE = "Bitte ansehen: L\u00e4sion \u2013 \U0001f4cb"
 
 
 def _payload(size: int) -> bytes:
@@ -60,6 +62,7 @@ def seal_samples(argument: str) -> str:
             "streams": streams,
             "wrapped": c.wrap_study_key(owner.account_key, study_id, study_key).hex(),
             "metadata": c.seal_metadata(study_key, study_id, b"\x81\xa4Name\xa3DOE").hex(),
+            "note": c.seal_note(study_key, study_id, _SHARE_ID, _NOTE).hex(),
             "manifest": c.seal_manifest(study_key, study_id, 1, [entry], owner).hex(),
             "grant": c.seal_grant(
                 owner, recipient.public, study_id, study_key, c.PERMISSION_EDIT, 0
@@ -123,6 +126,7 @@ def open_samples(argument: str) -> str:
             "metadata": c.open_metadata(
                 study_key, study_id, bytes.fromhex(bundle["metadata"])
             ).hex(),
+            "note": c.open_note(study_key, study_id, _SHARE_ID, bytes.fromhex(bundle["note"])),
             "manifest_entries": len(manifest.entries),
             "grant": [grant.study_key == study_key, grant.permission],
             "link": opened_link.study_key == study_key,
@@ -153,6 +157,7 @@ EXPECTED_OPENED = {
     "streams": [True] * len(_SIZES),
     "wrapped": True,
     "metadata": b"\x81\xa4Name\xa3DOE".hex(),
+    "note": _NOTE,
     "manifest_entries": 1,
     "grant": [True, share.PERMISSION_EDIT],
     "link": True,

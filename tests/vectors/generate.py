@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 import securepacs.crypto as c
-from securepacs.crypto import account, stream
+from securepacs.crypto import _labels, account, stream
 from securepacs.crypto._backend import get_backend
+from securepacs.crypto._canonical import labelled
 from securepacs.crypto._random import SeededRandom
-from securepacs.crypto.kdf import ARGON2_MEMORY_KIB, ARGON2_OPSLIMIT
+from securepacs.crypto.kdf import ARGON2_MEMORY_KIB, ARGON2_OPSLIMIT, derive_key_bytes
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 Case = dict[str, Any]
 
-GROUPS = ("kdf", "account", "recovery", "stream", "study", "grant", "link", "envelope")
+GROUPS = ("kdf", "account", "recovery", "stream", "study", "grant", "link", "envelope", "note")
 
 
 def seed(name: str) -> str:
@@ -820,6 +821,86 @@ def build_grant(b: Builder) -> None:
     )
 
 
+def build_note(b: Builder) -> None:
+    study_key, study_id = seed("note-study-key"), seed("note-study-id")[:32]
+    share_id = seed("note-share-id")[:32]
+    text = "Bitte ansehen: L\u00e4sion im rechten Oberlappen, Vergleich mit 2023 \u2013 Dr. M."
+    sealed = b.add(
+        "note",
+        "seal",
+        "note.seal",
+        {
+            "study_key": study_key,
+            "study_id": study_id,
+            "share_id": share_id,
+            "text": text,
+            "seed": seed("note"),
+        },
+        "The sharer's message to one share, with non-ASCII text.",
+    )["sealed"]
+    no = {"study_key": study_key, "study_id": study_id, "share_id": share_id, "sealed": sealed}
+    b.add(
+        "note", "open", "note.open", no, "Opened by the share's recipient.", outputs={"text": text}
+    )
+    other_share = seed("note-other-share-id")[:32]
+    b.add(
+        "note",
+        "other-share",
+        "note.open",
+        {
+            **no,
+            "share_id": other_share,
+            "sealed": edit_field(sealed, 3, bytes.fromhex(other_share)),
+        },
+        "The server relabels the note as another share's: the key and the AD no longer match.",
+        expect="AuthenticationFailed",
+    )
+    b.add(
+        "note",
+        "other-study",
+        "note.open",
+        {**no, "study_id": seed("other-study")[:32]},
+        "A note served for another study.",
+        expect="AuthenticationFailed",
+    )
+    b.add(
+        "note",
+        "tampered",
+        "note.open",
+        {**no, "sealed": flip(sealed, len(bytes.fromhex(sealed)) - 3)},
+        "One bit flipped in the tag.",
+        expect="AuthenticationFailed",
+    )
+    b.add(
+        "note",
+        "wrong-kind",
+        "note.open",
+        {**no, "sealed": edit_field(sealed, 0, 5)},
+        "A metadata-box kind where a share note belongs.",
+        expect="MalformedEnvelope",
+    )
+
+    def hand_seal(plaintext: bytes, nonce_seed: str) -> str:
+        """protocol.md §8.6 from the primitives, without the writer's checks on the text."""
+        ids = bytes.fromhex(study_id), bytes.fromhex(share_id)
+        key = derive_key_bytes(bytes.fromhex(study_key), _labels.SHARE_NOTE_KEY, ids[1])
+        ad = labelled(_labels.SHARE_NOTE_AD, msgspec.msgpack.encode([10, 1, *ids]))
+        nonce = SeededRandom(bytes.fromhex(nonce_seed)).take(24)
+        ciphertext = get_backend().aead_xchacha20poly1305_ietf_encrypt(plaintext, ad, nonce, key)
+        return msgspec.msgpack.encode([10, 1, *ids, nonce, ciphertext]).hex()
+
+    # The hand-built path is the writer's own construction, so its one defect below is the text.
+    assert hand_seal(text.encode("utf-8"), seed("note")) == sealed
+    b.add(
+        "note",
+        "not-utf8",
+        "note.open",
+        {**no, "sealed": hand_seal("Befund: L\u00e4sion".encode("latin-1"), seed("note-not-utf8"))},
+        "A correctly sealed note whose text is Latin-1, not UTF-8.",
+        expect="MalformedEnvelope",
+    )
+
+
 def build_link(b: Builder) -> None:
     creator = seed("link-creator")
     study_key, study_id = seed("link-study-key"), seed("link-study-id")[:32]
@@ -1208,6 +1289,7 @@ BUILDERS: tuple[Callable[[Builder], None], ...] = (
     build_envelope,
     build_bindings,
     build_server_checks,
+    build_note,
 )
 
 

@@ -12,7 +12,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import securepacs.crypto as c
-from securepacs.crypto import account, kdf, link, recovery, share, stream, study
+from securepacs.crypto import account, kdf, link, note, recovery, share, stream, study
 from securepacs.crypto._random import SeededRandom
 
 if TYPE_CHECKING:
@@ -271,6 +271,20 @@ def op_link_info(i: Inputs) -> Outputs:
     }
 
 
+def op_note_seal(i: Inputs) -> Outputs:
+    sealed = note.seal_note(
+        c.StudyKey(_b(i["study_key"])), _b(i["study_id"]), _b(i["share_id"]), i["text"], _rng(i)
+    )
+    return {"sealed": sealed.hex()}
+
+
+def op_note_open(i: Inputs) -> Outputs:
+    text = note.open_note(
+        c.StudyKey(_b(i["study_key"])), _b(i["study_id"]), _b(i["share_id"]), _b(i["sealed"])
+    )
+    return {"text": text}
+
+
 def _access(i: Inputs) -> link.LinkAccess:
     secret, password_required = link.parse_fragment(i["fragment"])
     password = i.get("password")
@@ -342,6 +356,8 @@ OPERATIONS: dict[str, Callable[[Inputs], Outputs]] = {
     "grant.seal": op_grant_seal,
     "grant.open": op_grant_open,
     "grant.info": op_grant_info,
+    "note.seal": op_note_seal,
+    "note.open": op_note_open,
     "link.fragment": op_link_fragment,
     "link.access": op_link_access,
     "link.seal": op_link_seal,

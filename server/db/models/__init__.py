@@ -4,6 +4,7 @@ from securepacs.server.db.models.account import Account
 from securepacs.server.db.models.email_token import EmailToken
 from securepacs.server.db.models.key_slot import KeySlot
 from securepacs.server.db.models.session import Session
+from securepacs.server.db.models.share import Link, Share
 from securepacs.server.db.models.study import Blob, BlobPart, BlobState, Study
 from securepacs.server.db.models.two_factor import TwoFactor, TwoFactorRecoveryCode
 
@@ -14,7 +15,9 @@ __all__ = (
     "BlobState",
     "EmailToken",
     "KeySlot",
+    "Link",
     "Session",
+    "Share",
     "Study",
     "TwoFactor",
     "TwoFactorRecoveryCode",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Integer, String
+from sqlalchemy import BigInteger, Boolean, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from securepacs.server.db.base import Base, Opaque, UtcDateTime, utcnow
@@ -37,3 +37,5 @@ class Account(Base):
     # Bytes of this account's blobs that are not being deleted, kept in step by the studies
     # service in the same transactions that reserve and release space.
     used_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # My Account, Notifications: "Email me on studies shared with me".
+    notify_shares: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

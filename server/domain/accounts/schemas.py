@@ -112,6 +112,8 @@ class MeResponse(_Wire, frozen=True):
     recovery_key_uids: list[str]
     two_factor_enabled: bool
     features: list[str]
+    # Notifications: "Email me on studies shared with me".
+    notify_shares: bool = False
 
 
 class SessionOut(_Wire, frozen=True):

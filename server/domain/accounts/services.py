@@ -336,6 +336,7 @@ class AccountService:
             recovery_key_uids=sorted(uid.hex() for uid in uids.scalars() if uid),
             two_factor_enabled=await is_enabled(self.db, account),
             features=list(self.ctx.settings.features),
+            notify_shares=account.notify_shares,
         )
 
     async def sessions(self, signed_in: SignedIn) -> list[SessionOut]:

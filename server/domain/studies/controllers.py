@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 import msgspec
 from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
@@ -44,7 +44,13 @@ if TYPE_CHECKING:
 
     from securepacs.server.db.models import Blob
 
-__all__ = ("BlobController", "StudyController", "parse_range")
+__all__ = (
+    "BlobController",
+    "StudyController",
+    "blob_response",
+    "parse_range",
+    "read_many_response",
+)
 
 Service = NamedDependency[StudyService]
 Me = NamedDependency[SignedIn]
@@ -97,7 +103,26 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def _download(service: StudyService, blob: Blob, range_header: str | None) -> Stream:
+def read_many_response(service: StudyService, blobs: list[Blob]) -> Stream:
+    """Whole blobs one after the other, streamed from the store."""
+
+    async def body() -> AsyncIterator[bytes]:
+        for blob in blobs:
+            async for piece in service.read(blob, 0, blob.size):
+                yield piece
+
+    return Stream(
+        body(),
+        media_type="application/octet-stream",
+        headers={
+            "Content-Length": str(sum(blob.size for blob in blobs)),
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+def blob_response(service: StudyService, blob: Blob, range_header: str | None) -> Stream:
+    """One blob, whole or the single range asked for."""
     span = parse_range(range_header, blob.size)
     start, end = span or (0, blob.size)
     headers = {
@@ -142,21 +167,8 @@ class BlobController(Controller):
         instead of one per file; the body streams from the store, so its size is bounded by
         the number of ids only.
         """
-        blobs = await studies.readable_blobs(me.account, data.ids)
-
-        async def body() -> AsyncIterator[bytes]:
-            for blob in blobs:
-                async for piece in studies.read(blob, 0, blob.size):
-                    yield piece
-
-        return Stream(
-            body(),
-            media_type="application/octet-stream",
-            headers={
-                "Content-Length": str(sum(blob.size for blob in blobs)),
-                "Cache-Control": "private, no-store",
-            },
-        )
+        blobs = await studies.readable_blobs(me.account, data.ids, download=data.download)
+        return read_many_response(studies, blobs)
 
     @post("/{blob_id:str}", status_code=200)
     async def create(
@@ -215,10 +227,11 @@ class BlobController(Controller):
         blob_id: HexId,
         studies: Service,
         me: Me,
+        download: FromQuery[bool] = False,
     ) -> Stream:
-        """The ciphertext, whole or one byte range."""
-        blob = await studies.readable_blob(me.account, blob_id)
-        return _download(studies, blob, request.headers.get("range"))
+        """The ciphertext, whole or one byte range; ``download`` for a download's reads."""
+        blob = await studies.readable_blob(me.account, blob_id, download=download)
+        return blob_response(studies, blob, request.headers.get("range"))
 
     @delete("/{blob_id:str}", status_code=HTTP_204_NO_CONTENT)
     async def abandon(
@@ -244,9 +257,10 @@ class StudyController(Controller):
         me: Me,
         after: Annotated[str | None, QueryParameter(pattern=BLOB_ID)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=5000)] = 1000,
+        source: Annotated[str, QueryParameter(pattern="^(mine|shared)$")] = "mine",
     ) -> StudyPage:
-        """My studies, a page at a time."""
-        return await studies.page(me.account, after, limit)
+        """My studies, or the studies shared with me, a page at a time."""
+        return await studies.page(me.account, after, limit, source)
 
     @post("/lookup", status_code=200)
     async def lookup(

@@ -21,6 +21,7 @@ __all__ = (
     "CommitOutcomes",
     "CommitRequest",
     "CreateBlobRequest",
+    "Endorsement",
     "LookupRequest",
     "LookupResponse",
     "StatsResponse",
@@ -126,6 +127,29 @@ class StudySummary(_Wire, frozen=True):
     size: int
     created_at: datetime
     updated_at: datetime
+    # What the requester may do (protocol.md §8.1): 4 (admin) for the owner.
+    permission: int = 4
+    # A study shared with the requester: the share, its sealed grant, who granted it and the
+    # sealed message (protocol.md §8.6); expires_at in seconds since 1970, 0 for never.
+    share_id: str | None = None
+    grant: bytes | None = None
+    granter_email: str | None = None
+    # The granter's self-signed public keys: the reader checks the grant's signer against them
+    # and their fingerprint against the one it remembers for granter_email (protocol.md §8.5).
+    granter_keys: bytes | None = None
+    note: bytes | None = None
+    expires_at: int = 0
+
+
+class Endorsement(_Wire, frozen=True):
+    """A live grant of the study and its recipient's public keys (protocol.md §15.4).
+
+    Readers walk these from the keys they trust to decide whose manifest signatures to accept:
+    a person given Edit by someone trusted may sign the study's next manifest.
+    """
+
+    grant: bytes
+    recipient_keys: bytes
 
 
 class StudyDetail(_Wire, frozen=True):
@@ -134,6 +158,8 @@ class StudyDetail(_Wire, frozen=True):
     summary: StudySummary
     manifest: bytes
     blob_ids: list[str]
+    owner_keys: bytes = b""
+    endorsements: list[Endorsement] = msgspec.field(default_factory=list)
 
 
 class StudyPage(_Wire, frozen=True):
@@ -151,6 +177,8 @@ class ReadRequest(_Wire, frozen=True):
     """Several whole blobs, in this order, in one response (a viewer or download reading ahead)."""
 
     ids: Annotated[list[HexId], msgspec.Meta(min_length=1, max_length=MAX_READ_BLOBS)]
+    # A download (zip or folder), which needs the Download permission; viewing needs View.
+    download: bool = False
 
 
 class LookupRequest(_Wire, frozen=True):

@@ -12,15 +12,24 @@ import asyncio
 import hashlib
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
+from securepacs.crypto import PERMISSION_DOWNLOAD, PERMISSION_EDIT, PERMISSION_VIEW
 from securepacs.server.db.base import utcnow
-from securepacs.server.db.models import Account, Blob, BlobPart, BlobState, Study
+from securepacs.server.db.models import Account, Blob, BlobPart, BlobState, Share, Study
+from securepacs.server.domain.studies.access import (
+    Access,
+    account_access,
+    account_permissions,
+    epoch,
+    live_share,
+)
 from securepacs.server.domain.studies.schemas import (
     BatchItem,
     BatchResult,
@@ -29,6 +38,7 @@ from securepacs.server.domain.studies.schemas import (
     CommitOutcome,
     CommitOutcomes,
     CommitRequest,
+    Endorsement,
     StatsResponse,
     StudyDetail,
     StudyPage,
@@ -40,6 +50,7 @@ from securepacs.server.errors import (
     DomainError,
     InvalidInput,
     NotFound,
+    PermissionMissing,
     StorageLimitReached,
     UploadIncomplete,
 )
@@ -79,9 +90,29 @@ class DuplicateStudy(Conflict):
     detail = "This study is already stored. Upload again to add any new files to it."
 
 
+_NO_DOWNLOAD: Final = (
+    "Your access to this study does not include downloading it. Ask the study's owner to "
+    "share it with you with Download permission."
+)
+
+
 def part_key(blob_id: str, number: int) -> str:
     """Where part ``number`` of ``blob_id`` lives in the blob store."""
     return f"blobs/{blob_id}/{number:06d}"
+
+
+def _share_fields(share: Share | None, granter: Account | None) -> dict[str, Any]:
+    if share is None or granter is None:
+        return {}
+    return {
+        "permission": share.permission,
+        "share_id": share.id,
+        "grant": share.grant,
+        "granter_email": granter.email,
+        "granter_keys": granter.public_keys,
+        "note": share.note,
+        "expires_at": epoch(share.expires_at),
+    }
 
 
 def _parts(size: int, part_size: int) -> int:
@@ -363,39 +394,53 @@ class StudyService:
             ],
         )
 
-    async def readable_blob(self, account: Account, blob_id: str) -> Blob:
-        """A complete blob the account may read: its own, or one of a study it owns."""
-        blob = await self.db.get(Blob, blob_id)
-        if blob is None or blob.state != BlobState.COMPLETE:
-            raise NotFound
-        if blob.owner_id == account.id:
-            return blob
-        if blob.study_id is not None:
-            study = await self.db.get(Study, blob.study_id)
-            if study is not None and study.owner_id == account.id:
-                return blob
-        raise NotFound
+    async def readable_blob(
+        self, account: Account, blob_id: str, *, download: bool = False
+    ) -> Blob:
+        """A complete blob the account may read: its own, or one of a study it may read.
 
-    async def readable_blobs(self, account: Account, blob_ids: list[str]) -> list[Blob]:
+        ``download``: the read is part of a download, which a share needs Download for.
+        """
+        return (await self.readable_blobs(account, [blob_id], download=download))[0]
+
+    async def readable_blobs(
+        self, account: Account, blob_ids: list[str], *, download: bool = False
+    ) -> list[Blob]:
         """:meth:`readable_blob` for many ids at once, in the order asked; one query each kind."""
         found = await self.db.execute(select(Blob).where(Blob.id.in_(set(blob_ids))))
         blobs = {blob.id: blob for blob in found.scalars()}
         others = {b.study_id for b in blobs.values() if b.owner_id != account.id and b.study_id}
-        owned: set[str] = set()
-        if others:
-            rows = await self.db.execute(
-                select(Study.id).where(Study.id.in_(others), Study.owner_id == account.id)
-            )
-            owned = set(rows.scalars())
+        permissions = await account_permissions(self.db, account, others)
+        needed = PERMISSION_DOWNLOAD if download else PERMISSION_VIEW
         readable: list[Blob] = []
         for blob_id in blob_ids:
             blob = blobs.get(blob_id)
-            if (
-                blob is None
-                or blob.state != BlobState.COMPLETE
-                or (blob.owner_id != account.id and blob.study_id not in owned)
-            ):
+            if blob is None or blob.state != BlobState.COMPLETE:
                 raise NotFound("A file asked for is not on the server, or not yours to read.")
+            if blob.owner_id != account.id:
+                permission = permissions.get(blob.study_id or "", 0)
+                if permission == 0:
+                    raise NotFound("A file asked for is not on the server, or not yours to read.")
+                if permission < needed:
+                    raise PermissionMissing(_NO_DOWNLOAD)
+            readable.append(blob)
+        return readable
+
+    async def link_blobs(
+        self, access: Access, blob_ids: list[str], *, download: bool = False
+    ) -> list[Blob]:
+        """Blobs of the linked study, in the order asked; nothing of any other study."""
+        if download:
+            access.require(PERMISSION_DOWNLOAD)
+        found = await self.db.execute(
+            select(Blob).where(Blob.id.in_(set(blob_ids)), Blob.study_id == access.study.id)
+        )
+        blobs = {blob.id: blob for blob in found.scalars()}
+        readable: list[Blob] = []
+        for blob_id in blob_ids:
+            blob = blobs.get(blob_id)
+            if blob is None or blob.state != BlobState.COMPLETE:
+                raise NotFound("A file asked for is not part of this study.")
             readable.append(blob)
         return readable
 
@@ -422,11 +467,21 @@ class StudyService:
 
     # Studies -------------------------------------------------------------------------------
 
-    def _summary(self, study: Study, owner_email: str, account: Account) -> StudySummary:
+    def _summary(
+        self,
+        study: Study,
+        owner_email: str,
+        share: Share | None = None,
+        granter: Account | None = None,
+        access: Access | None = None,
+    ) -> StudySummary:
+        fields = _share_fields(share, granter)
+        if access is not None:
+            fields["permission"] = access.permission
         return StudySummary(
             study_id=study.id,
             owner_email=owner_email,
-            is_owner=study.owner_id == account.id,
+            is_owner=share is None and (access is None or access.is_owner),
             uid_tag=study.uid_tag,
             wrapped_key=study.wrapped_key,
             metadata=study.metadata_box,
@@ -435,6 +490,7 @@ class StudyService:
             size=study.size,
             created_at=study.created_at,
             updated_at=study.updated_at,
+            **fields,
         )
 
     async def _blob_ids(self, study_id: str) -> list[str]:
@@ -443,23 +499,44 @@ class StudyService:
         )
         return list(found.scalars())
 
-    async def _own_study(self, account: Account, study_id: str) -> Study:
-        study = await self.db.get(Study, study_id)
-        if study is None or study.owner_id != account.id:
-            raise NotFound
-        return study
-
-    async def detail(self, account: Account, study_id: str) -> StudyDetail:
-        """One study with its manifest and blob ids."""
-        study = await self._own_study(account, study_id)
+    async def detail_of(self, access: Access) -> StudyDetail:
+        """The study as ``access`` may see it, with what its readers need to trust signers."""
+        study = access.study
+        owner = await self.db.get(Account, study.owner_id)
+        assert owner is not None  # noqa: S101 -- the foreign key guarantees it
+        share = access.share
+        granter = await self.db.get(Account, share.granter_id) if share is not None else None
+        found = await self.db.execute(
+            select(Share.grant, Account.public_keys)
+            .join(Account, Account.id == Share.recipient_id)
+            .where(Share.study_id == study.id, live_share())
+            .order_by(Share.id)
+        )
         return StudyDetail(
-            summary=self._summary(study, account.email, account),
+            summary=self._summary(study, owner.email, share, granter, access),
             manifest=study.manifest,
             blob_ids=await self._blob_ids(study.id),
+            owner_keys=owner.public_keys,
+            endorsements=[
+                Endorsement(grant=grant, recipient_keys=keys)
+                for grant, keys in found.all()
+                if grant is not None
+            ],
         )
 
-    async def page(self, account: Account, after: str | None, limit: int) -> StudyPage:
-        """The account's studies in id order, ``limit`` at a time."""
+    async def detail(self, account: Account, study_id: str) -> StudyDetail:
+        """One study with its manifest and blob ids, for its owner or a live share's recipient."""
+        return await self.detail_of(await account_access(self.db, account, study_id))
+
+    async def page(
+        self, account: Account, after: str | None, limit: int, source: str = "mine"
+    ) -> StudyPage:
+        """The account's studies, or with ``source`` "shared" those shared with it.
+
+        In id order, ``limit`` at a time.
+        """
+        if source == "shared":
+            return await self._shared_page(account, after, limit)
         # Plain columns, not ORM entities: a worklist page is thousands of rows, and the
         # identity map would cost more than the query.
         columns = (
@@ -501,6 +578,30 @@ class StudyService:
             next=rows[-1][0] if more else None,
         )
 
+    async def _shared_page(self, account: Account, after: str | None, limit: int) -> StudyPage:
+        owner = aliased(Account)
+        granter = aliased(Account)
+        query = (
+            select(Study, Share, owner.email, granter)
+            .join(Share, Share.study_id == Study.id)
+            .join(owner, owner.id == Study.owner_id)
+            .join(granter, granter.id == Share.granter_id)
+            .where(Share.recipient_id == account.id, live_share())
+        )
+        if after:
+            query = query.where(Study.id > after)
+        found = await self.db.execute(query.order_by(Study.id).limit(limit + 1))
+        rows = found.all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return StudyPage(
+            studies=[
+                self._summary(study, owner_email, share, granter_account)
+                for study, share, owner_email, granter_account in rows
+            ],
+            next=rows[-1][0].id if more else None,
+        )
+
     async def lookup(self, account: Account, tags: Sequence[bytes]) -> list[StudySummary]:
         """My studies whose UID tag is one of ``tags`` (duplicate detection)."""
         if not tags:
@@ -508,7 +609,7 @@ class StudyService:
         found = await self.db.execute(
             select(Study).where(Study.owner_id == account.id, Study.uid_tag.in_(list(tags)))
         )
-        return [self._summary(study, account.email, account) for study in found.scalars()]
+        return [self._summary(study, account.email) for study in found.scalars()]
 
     async def commit(self, account: Account, study_id: str, data: CommitRequest) -> StudyDetail:
         """Create the study, or add a manifest version to it, atomically.
@@ -547,8 +648,12 @@ class StudyService:
         if len(blob_ids) != len(data.blob_ids):
             raise InvalidInput("A file is listed twice.")
         study = await self.db.get(Study, study_id, with_for_update=True)
-        if study is not None and study.owner_id != account.id:
-            raise NotFound
+        owner = study is None or study.owner_id == account.id
+        if study is not None and not owner:
+            # Someone given Edit adds instances or changes the details (protocol.md §8.1).
+            (await account_access(self.db, account, study_id)).require(PERMISSION_EDIT)
+            if data.wrapped_key != study.wrapped_key:
+                raise InvalidInput("Only the study's owner can change its key. Reload the study.")
         if study is not None and (
             data.manifest_version == study.manifest_version and data.manifest == study.manifest
         ):
@@ -557,8 +662,12 @@ class StudyService:
         for batch in _batches(blob_ids):
             found = await self.db.execute(select(Blob).where(Blob.id.in_(batch)))
             blobs += found.scalars()
+        # Each file is the committer's own upload or already part of the study (an editor's
+        # files stay in it when the owner adds more, and the other way round).
         if len(blobs) != len(blob_ids) or any(
-            blob.owner_id != account.id or blob.state != BlobState.COMPLETE for blob in blobs
+            (blob.owner_id != account.id and blob.study_id != study_id)
+            or blob.state != BlobState.COMPLETE
+            for blob in blobs
         ):
             raise UploadIncomplete
         if any(blob.study_id not in (None, study_id) for blob in blobs):
@@ -606,7 +715,13 @@ class StudyService:
 
     async def delete_study(self, account: Account, study_id: str) -> None:
         """Delete the study and its blobs; their space is free as soon as this returns."""
-        study = await self._own_study(account, study_id)
+        access = await account_access(self.db, account, study_id)
+        if not access.is_owner:
+            raise PermissionMissing(
+                "Only the study's owner can delete it. To stop seeing it, ask them to remove "
+                "your share."
+            )
+        study = access.study
         await release(self.db, Blob.study_id == study.id)
         await self.db.delete(study)
         await self.db.commit()
