@@ -233,6 +233,8 @@ class StatsView(msgspec.Struct, frozen=True):
     files: int
     used_bytes: int
     limit_bytes: int
+    shared_studies: int = 0
+    received_studies: int = 0
 
 
 class _Page(msgspec.Struct, frozen=True):

@@ -180,7 +180,7 @@ def add_share_commands(sub: Any) -> None:
     p.set_defaults(run=cmd_share)
     p = sub.add_parser("link", help="create an anonymous link to a study")
     p.add_argument("study")
-    p.add_argument("--perm", default="view", choices=perms, help="default: view")
+    p.add_argument("--perm", default="view", choices=perms[:2], help="default: view")
     p.add_argument("--expires", help="last day the link works (YYYY-MM-DD, UTC)")
     p.add_argument("--password", action="store_true", help="ask for a link password")
     p.set_defaults(run=cmd_link)

@@ -77,7 +77,12 @@ def secret_line(prompt: str) -> str:
 
 
 async def complete_pending(sharing: Sharing) -> None:
-    """Seal pending shares whose recipients have registered; say what happened on stderr."""
+    """Seal pending shares whose recipients have registered; say what happened on stderr.
+
+    A recipient this device has not seen before gets their fingerprint shown, as `share` shows
+    it: sealing to a new account is sharing with it (protocol.md §5.6).
+    """
+    known = sharing.fingerprints.snapshot()
     done, problems = await sharing.complete_pending()
     for share in done:
         print(  # noqa: T201
@@ -85,6 +90,15 @@ async def complete_pending(sharing: Sharing) -> None:
             f"{share.share_id[:12]} is complete.",
             file=sys.stderr,
         )
+        email = share.recipient_email.strip().lower()
+        seen = sharing.fingerprints.recall(email)
+        if seen is not None and email not in known:
+            known[email] = seen
+            print(  # noqa: T201
+                f"securepacs: their key fingerprint: {seen}\nCompare it with them in person or "
+                "by phone; a later change will be flagged.",
+                file=sys.stderr,
+            )
     for problem in problems:
         print(f"securepacs: a pending share stays pending: {problem}", file=sys.stderr)  # noqa: T201
 
@@ -264,11 +278,16 @@ def _table(rows: list[StudyRow]) -> None:
 
 async def _rows(s: _Session) -> tuple[Unlocked, list[StudyRow]]:
     unlocked = await s.unlock()
+    memory = FingerprintMemory(s.config_dir / "fingerprints.json")
     rows, failed = await load_rows(s.flows.api, unlocked.keys)
-    shared, failed_shared = await load_rows(s.flows.api, unlocked.keys, "shared")
+    notices: list[str] = []
+    shared, failed_shared = await load_rows(
+        s.flows.api, unlocked.keys, "shared", fingerprints=memory, notices=notices
+    )
     rows += shared
     failed += failed_shared
-    memory = FingerprintMemory(s.config_dir / "fingerprints.json")
+    for notice in notices:
+        print(f"securepacs: {notice}", file=sys.stderr)  # noqa: T201
     await complete_pending(Sharing(s.flows.api, unlocked.keys, memory, s.server))
     for study_id in failed:
         print(  # noqa: T201
@@ -322,22 +341,34 @@ def _is_link(typed: str) -> bool:
     return "://" in typed and "/s/" in typed
 
 
-async def _link_downloader(typed: str, password: str | None) -> tuple[Downloader, str]:
-    """The downloader of an anonymous link's study, and the study's id."""
+async def _link_downloader(
+    typed: str, password: str | None, *, download: bool = False
+) -> tuple[Downloader, str]:
+    """The downloader of an anonymous link's study, and the study's id.
+
+    ``download``: the command writes the files, which a View link does not allow.
+    """
     try:
         address = parse_link_url(typed)
         if address.password_required and password is None:
             password = secret_line("Link password: ")
-        opened = await open_link_url(HttpxTransport(address.base_url), address, password)
+        transport = HttpxTransport(address.base_url)
+        opened = await open_link_url(transport, address, password)
     except LinkProblem as error:
         raise StudyCommandError(str(error)) from None
+    if download and opened.permission < PERMISSION_DOWNLOAD:
+        await transport.aclose()
+        raise StudyCommandError(
+            "This link allows viewing the study, not downloading it. Ask the person who sent "
+            "it for a link with Download permission."
+        )
     return opened.downloader(download=True), opened.keys.study_id
 
 
 async def cmd_get(s: _Session, a: argparse.Namespace) -> None:
     """Download a study (mine, shared with me, or behind a link URL) as files or as a zip."""
     if _is_link(a.study):
-        downloader, study_id = await _link_downloader(a.study, None)
+        downloader, study_id = await _link_downloader(a.study, None, download=True)
     else:
         unlocked, row = await pick_study(s, a.study)
         if row.permission < PERMISSION_DOWNLOAD:

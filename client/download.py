@@ -215,7 +215,7 @@ class Downloader:
                 study_key,
                 bytes.fromhex(study_id),
                 detail.manifest,
-                trusted_signers(anchors, detail.endorsements),
+                trusted_signers(anchors, detail.endorsements, bytes.fromhex(study_id)),
             )
         except CryptoError:
             raise IntegrityError(

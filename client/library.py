@@ -13,7 +13,12 @@ import msgspec
 
 from securepacs.client.scanned import StudyAttributes
 from securepacs.client.sealing import StudyMetadata, decode_metadata
-from securepacs.client.trust import verified_keys
+from securepacs.client.trust import (
+    FingerprintChanged,
+    FingerprintMemory,
+    KeysRefused,
+    verified_keys,
+)
 from securepacs.crypto import (
     AuthenticationFailed,
     CryptoError,
@@ -162,11 +167,19 @@ def try_open_row(keys: AccountKeys, summary: StudySummaryView) -> StudyRow | Non
 
 
 async def load_rows(
-    api: ApiClient, keys: AccountKeys, source: str = "mine"
+    api: ApiClient,
+    keys: AccountKeys,
+    source: str = "mine",
+    *,
+    fingerprints: FingerprintMemory | None = None,
+    notices: list[str] | None = None,
 ) -> tuple[list[StudyRow], list[str]]:
     """Every study I can see in ``source``, opened; and the ids of rows that do not open.
 
-    ``source``: "mine", or "shared" for the studies shared with me.
+    ``source``: "mine", or "shared" for the studies shared with me. With ``fingerprints``, the
+    sender of each shared study is checked against the fingerprint remembered for their email
+    (ZK-4): a first sighting adds a notice with the fingerprint to compare, a changed one
+    leaves the row out with a notice that says why.
     """
     rows: list[StudyRow] = []
     failed: list[str] = []
@@ -174,8 +187,22 @@ async def load_rows(
         row = try_open_row(keys, summary)
         if row is None:
             failed.append(summary.study_id)
-        else:
-            rows.append(row)
+            continue
+        if fingerprints is not None and summary.grant is not None:
+            email = summary.granter_email or ""
+            try:
+                sender = fingerprints.identify(email, summary.granter_keys or b"")
+            except (FingerprintChanged, KeysRefused) as error:
+                if notices is not None:
+                    notices.append(f"study {short_id(summary.study_id)} is left out: {error}")
+                continue
+            if sender.seen == "new" and notices is not None:
+                notices.append(
+                    f"{email} shared study {short_id(summary.study_id)} with you. Their key "
+                    f"fingerprint is {sender.fingerprint}: compare it with them in person or by "
+                    "phone."
+                )
+        rows.append(row)
     return rows, failed
 
 

@@ -33,9 +33,13 @@ BATCH_FILES: Final = 256
 class ReadAhead:
     """The ciphertexts of one study's files, fetched in batches ahead of the reader."""
 
-    def __init__(self, api: ApiClient, entries: tuple[ManifestEntry, ...]) -> None:
+    def __init__(
+        self, api: ApiClient, entries: tuple[ManifestEntry, ...], *, download: bool = False
+    ) -> None:
         self.api = api
         self.entries = entries
+        # A download window's reads, which a share needs Download permission for.
+        self.download = download
         self.position = {entry.file_id: index for index, entry in enumerate(entries)}
         self.pending: dict[bytes, asyncio.Future[bytes]] = {}
         # Files handed out in this pass, which read-ahead skips; reading one again starts anew.
@@ -93,7 +97,8 @@ class ReadAhead:
 
         async def run() -> None:
             try:
-                body = await self.api.read_blobs([entry.file_id.hex() for entry in batch])
+                ids = [entry.file_id.hex() for entry in batch]
+                body = await self.api.read_blobs(ids, download=self.download)
             except BaseException as error:  # noqa: BLE001 -- every waiter hears the failure
                 for future in futures:
                     if not future.done():

@@ -18,15 +18,17 @@ import itertools
 from typing import TYPE_CHECKING, Any, Final
 
 from securepacs.client.api import ApiError
-from securepacs.client.download import Downloader, OpenedStudy, instance_names
+from securepacs.client.download import Downloader, LinkKeys, OpenedStudy, instance_names
 from securepacs.client.library import short_id
 from securepacs.client.read_ahead import ReadAhead
 from securepacs.client.transport import TransportFailure
+from securepacs.crypto import PERMISSION_DOWNLOAD
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
     from securepacs.client.api import ApiClient
+    from securepacs.client.trust import FingerprintMemory
     from securepacs.client.upload import Digest
     from securepacs.crypto import AccountKeys, ManifestEntry
 
@@ -45,23 +47,31 @@ class StudyPortError(Exception):
 
 
 class StudyPorts:
-    """The opened studies and running streams of one signed-in tab."""
+    """The opened studies and running streams of one signed-in tab (or one opened link)."""
 
     def __init__(
         self,
         api: ApiClient,
-        keys: AccountKeys,
+        keys: AccountKeys | None,
         *,
         advanced: bool = True,
         digest: Digest | None = None,
+        link: LinkKeys | None = None,
+        fingerprints: FingerprintMemory | None = None,
     ) -> None:
-        self.downloader = Downloader(api, keys)
+        # Viewing and downloading read through their own downloaders: the server asks for the
+        # Download permission only for the second (protocol.md §15.1).
+        self.readers = {
+            download: Downloader(api, keys, link=link, fingerprints=fingerprints, download=download)
+            for download in (False, True)
+        }
+        self.downloader = self.readers[False]
         # The browser's WebCrypto SHA-256: Python's own, compiled to wasm, would be the slowest
         # step of reading a study (protocol.md §14.5 has the figures' source, bench/viewer.py).
         self.digest = digest
         self.advanced = advanced
         self.opened: dict[str, OpenedStudy] = {}
-        self.ahead: dict[str, ReadAhead] = {}
+        self.ahead: dict[tuple[str, bool], ReadAhead] = {}
         self.entries: dict[str, dict[str, ManifestEntry]] = {}
         self.streams: dict[int, tuple[str, AsyncIterator[bytes]]] = {}
         self._handles = itertools.count(1)
@@ -72,24 +82,29 @@ class StudyPorts:
         if opened is None:
             opened = await self.downloader.open(study_id)
             self.opened[study_id] = opened
-            self.ahead[study_id] = ReadAhead(self.downloader.api, opened.manifest.entries)
+            for download, reader in self.readers.items():
+                entries = opened.manifest.entries
+                self.ahead[study_id, download] = ReadAhead(reader.api, entries, download=download)
             self.entries[study_id] = {e.file_id.hex(): e for e in opened.manifest.entries}
         return opened
 
     def refresh(self, study_id: str) -> None:
         """Forget an opened study, so the next window sees the newest version."""
         self.opened.pop(study_id, None)
-        self.ahead.pop(study_id, None)
+        for download in (False, True):
+            self.ahead.pop((study_id, download), None)
         self.entries.pop(study_id, None)
 
-    async def _read_ahead(self, study_id: str, entry: ManifestEntry) -> bytes | None:
+    async def _read_ahead(
+        self, study_id: str, entry: ManifestEntry, download: bool = False
+    ) -> bytes | None:
         """The ciphertext if it came (or comes) in a batch; None to read it by range instead.
 
         A failed batch is not the file's failure: the range read that follows retries, and
         names the instance if it is really missing.
         """
         try:
-            return await self.ahead[study_id].take(entry)
+            return await self.ahead[study_id, download].take(entry)
         except (ApiError, TransportFailure):
             return None
 
@@ -127,22 +142,23 @@ class StudyPorts:
             ],
             "zipName": zip_name(study),
             "zipPaths": {entry.file_id.hex(): names[entry.file_id] for entry in entries},
-            # The owner may download; shares say otherwise once they exist (issue 7).
-            "canDownload": study.row.is_owner,
+            # Server-enforced (ZK-5): the owner, or a share or link with Download or more.
+            "canDownload": study.row.permission >= PERMISSION_DOWNLOAD,
             "advanced": self.advanced,
         }
 
-    async def read(self, study_id: str, file_id: str) -> bytes:
+    async def read(self, study_id: str, file_id: str, download: bool = False) -> bytes:
         """A whole instance, decrypted and verified."""
         study = await self.study(study_id)
         entry = self._entry(study, file_id)
-        ciphertext = await self._read_ahead(study_id, entry)
+        reader = self.readers[download]
+        ciphertext = await self._read_ahead(study_id, entry, download)
         if ciphertext is not None:
             sha256 = await self.digest(ciphertext) if self.digest is not None else None
-            return b"".join(self.downloader.opened(study, entry, ciphertext, sha256))
-        return b"".join([piece async for piece in self.downloader.plaintext(study, entry)])
+            return b"".join(reader.opened(study, entry, ciphertext, sha256))
+        return b"".join([piece async for piece in reader.plaintext(study, entry)])
 
-    async def read_many(self, study_id: str, file_ids: list[str]) -> bytes:
+    async def read_many(self, study_id: str, file_ids: list[str], download: bool = False) -> bytes:
         """Several whole instances, decrypted and verified, one after the other.
 
         A download of many small files asks for them in groups: one port round trip per group
@@ -153,21 +169,24 @@ class StudyPorts:
         if sum(entry.plaintext_size for entry in entries) > MANY_BYTES:
             raise StudyPortError("Too much asked for at once. Reload the window.")
         # Together, so that the browser hashes the next files while this one is decrypted.
-        parts = await asyncio.gather(*(self.read(study_id, e.file_id.hex()) for e in entries))
+        parts = await asyncio.gather(
+            *(self.read(study_id, e.file_id.hex(), download) for e in entries)
+        )
         return b"".join(parts)
 
-    async def stream(self, study_id: str, file_id: str) -> int:
+    async def stream(self, study_id: str, file_id: str, download: bool = False) -> int:
         """Start pulling an instance piece by piece; the handle is for :meth:`next`."""
         if len(self.streams) >= MAX_STREAMS:
             raise StudyPortError("Too many downloads are running. Close one and try again.")
         study = await self.study(study_id)
         entry = self._entry(study, file_id)
-        ciphertext = await self._read_ahead(study_id, entry)
+        reader = self.readers[download]
+        ciphertext = await self._read_ahead(study_id, entry, download)
         if ciphertext is not None:
             sha256 = await self.digest(ciphertext) if self.digest is not None else None
-            pieces = _pieces(self.downloader.opened(study, entry, ciphertext, sha256))
+            pieces = _pieces(reader.opened(study, entry, ciphertext, sha256))
         else:
-            pieces = self.downloader.plaintext(study, entry)
+            pieces = reader.plaintext(study, entry)
         handle = next(self._handles)
         self.streams[handle] = (study_id, pieces)
         return handle
@@ -193,17 +212,22 @@ class StudyPorts:
             del self.streams[handle]
             await owned[1].aclose()  # type: ignore[attr-defined]
 
-    async def handle(self, study_id: str, request: dict[str, Any]) -> Any:
-        """Run one port request: bytes for a file or a piece, else a JSON-shaped value."""
+    async def handle(
+        self, study_id: str, request: dict[str, Any], *, download: bool = False
+    ) -> Any:
+        """Run one port request: bytes for a file or a piece, else a JSON-shaped value.
+
+        ``download``: the port is a download window's (the worker decides, not the window).
+        """
         op = request.get("op")
         if op == "open":
             return await self.view(study_id)
         if op == "read":
-            return await self.read(study_id, str(request["fileId"]))
+            return await self.read(study_id, str(request["fileId"]), download)
         if op == "readMany":
-            return await self.read_many(study_id, list(request["fileIds"]))
+            return await self.read_many(study_id, list(request["fileIds"]), download)
         if op == "stream":
-            return await self.stream(study_id, str(request["fileId"]))
+            return await self.stream(study_id, str(request["fileId"]), download)
         if op == "next":
             return await self.next(study_id, int(request["handle"]))
         if op == "close":

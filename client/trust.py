@@ -25,7 +25,7 @@ from securepacs.crypto import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
     from pathlib import Path
 
     from securepacs.client.api import EndorsementView
@@ -85,8 +85,10 @@ class FingerprintMemory:
         self,
         path: Path | None = None,
         initial: Mapping[str, str] | None = None,
+        on_change: Callable[[dict[str, str]], None] | None = None,
     ) -> None:
         self.path = path
+        self.on_change = on_change
         self._seen: dict[str, str] = dict(initial or {})
         if path is not None and path.is_file():
             with contextlib.suppress(ValueError, OSError):
@@ -101,6 +103,11 @@ class FingerprintMemory:
     def snapshot(self) -> dict[str, str]:
         """Every remembered fingerprint."""
         return dict(self._seen)
+
+    def learn(self, seen: Mapping[str, str]) -> None:
+        """Take fingerprints remembered elsewhere (the page's storage); known emails keep theirs."""
+        for email, value in seen.items():
+            self._seen.setdefault(email.strip().lower(), str(value))
 
     def forget(self, email: str) -> None:
         """Drop a remembered fingerprint (the person reset their account and it was checked)."""
@@ -136,6 +143,8 @@ class FingerprintMemory:
         )
 
     def _save(self) -> None:
+        if self.on_change is not None:
+            self.on_change(dict(self._seen))
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -157,14 +166,14 @@ def verified_keys(data: bytes | None) -> PublicKeys | None:
 
 
 def trusted_signers(
-    anchors: Iterable[bytes], endorsements: Iterable[EndorsementView]
+    anchors: Iterable[bytes], endorsements: Iterable[EndorsementView], study_id: bytes
 ) -> set[bytes]:
     """The Ed25519 keys whose manifests this reader accepts (protocol.md §15.4).
 
     ``anchors`` are keys the reader vouches for itself. From them, trust flows only downwards:
     a grant of Edit or Admin signed by a trusted key makes its recipient trusted, whatever
-    the server adds, because the server cannot sign for a trusted key. A grant or key bundle
-    that does not verify is ignored.
+    the server adds, because the server cannot sign for a trusted key. A grant of another
+    study, or a grant or key bundle that does not verify, is ignored.
     """
     trusted = set(anchors)
     edges: list[tuple[bytes, bytes]] = []
@@ -174,7 +183,12 @@ def trusted_signers(
             grant = grant_info(endorsement.grant)
         except CryptoError:
             continue
-        if keys is None or grant.recipient != keys.x25519 or grant.permission < PERMISSION_EDIT:
+        if (
+            keys is None
+            or grant.study_id != study_id
+            or grant.recipient != keys.x25519
+            or grant.permission < PERMISSION_EDIT
+        ):
             continue
         edges.append((grant.granter, keys.ed25519))
     grown = True

@@ -510,7 +510,7 @@ class _StudyRun:
             seal = StudySeal(keys, study_key=study_key, study_id=study_id)
             detail = await retrying(policy, lambda: api.study(summary.study_id))
             # Whoever I gave Edit may have signed the newest manifest (a changed description).
-            trusted = trusted_signers({keys.public.ed25519}, detail.endorsements)
+            trusted = trusted_signers({keys.public.ed25519}, detail.endorsements, study_id)
             manifest = open_manifest(study_key, study_id, detail.manifest, trusted)
             self._stored_attributes = seal.open_metadata(summary.metadata).attributes
             return seal, manifest.entries, manifest.manifest_version

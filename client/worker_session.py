@@ -26,13 +26,29 @@ import msgspec
 
 from securepacs.client.accounts import AccountFlows, RecoveryNeeded, Unlocked
 from securepacs.client.api import ApiError
-from securepacs.client.download import IntegrityError
+from securepacs.client.download import Downloader, IntegrityError
+from securepacs.client.editing import EditProblem, edit_details
 from securepacs.client.library import StudyRow, try_open_row
 from securepacs.client.search import SortField, StudyFilter, WorklistIndex
+from securepacs.client.sharing import (
+    PERMISSION_LABELS,
+    LinkProblem,
+    ShareProblem,
+    Sharing,
+    expiry_of_date,
+    open_link_url,
+    parse_link_url,
+)
 from securepacs.client.study_port import StudyPortError, StudyPorts
 from securepacs.client.transport import TransportFailure
+from securepacs.client.trust import (
+    FingerprintChanged,
+    FingerprintMemory,
+    KeysRefused,
+    verified_keys,
+)
 from securepacs.client.upload import Uploader, UploadError, UploadOptions
-from securepacs.crypto import CryptoError, fingerprint
+from securepacs.crypto import PERMISSION_DOWNLOAD, CryptoError, fingerprint
 from securepacs.crypto.recovery import (
     KEY_FILE_NAME,
     format_key_uid,
@@ -41,6 +57,7 @@ from securepacs.crypto.recovery import (
     recovery_key_file,
     recovery_text,
 )
+from securepacs.crypto.share import PERMISSIONS
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -94,6 +111,10 @@ def _row_json(index: int, row: StudyRow) -> dict[str, Any]:
         "sender_email": row.sender_email,
         "message": row.message,
         "created_at": row.created_at,
+        # What I may do with it; the page offers the actions this allows (ZK-5).
+        "permission": PERMISSIONS[row.permission],
+        "share_id": row.share_id,
+        "expires_at": row.expires_at,
     }
 
 
@@ -130,6 +151,7 @@ class Session:
         digest: Digest | None = None,
         reader: Reader | None = None,
     ) -> None:
+        self.transport = transport
         self.flows = AccountFlows(transport)
         self.digest = digest
         self.reader = reader
@@ -144,6 +166,10 @@ class Session:
         self.cancelled: set[str] = set()
         self.ports: StudyPorts | None = None
         self._features: list[str] | None = None
+        # Fingerprints this browser has seen per email; the page keeps them between visits.
+        self.fingerprints = FingerprintMemory(on_change=lambda seen: emit("fingerprints", seen))
+        # The sender check of each shared row: ("new", "same" or the warning, fingerprint).
+        self.senders: dict[str, tuple[str, str]] = {}
 
     # Sign-in -------------------------------------------------------------------------------
 
@@ -153,10 +179,13 @@ class Session:
         self.rows, self.index = [], WorklistIndex(())
         self.scan_report, self.scan_folder_path = None, None
         self.ports, self._features = None, None
+        self.senders = {}
 
     def _signed_in(self, unlocked: Unlocked) -> dict[str, Any]:
         self.unlocked, self.pending = unlocked, None
-        self.ports = StudyPorts(self.api, unlocked.keys, digest=self.digest)
+        self.ports = StudyPorts(
+            self.api, unlocked.keys, digest=self.digest, fingerprints=self.fingerprints
+        )
         return {"state": "unlocked", "email": unlocked.view.email}
 
     def _keys(self) -> Unlocked:
@@ -283,6 +312,9 @@ class Session:
             "recovery_key_uids": me.recovery_key_uids,
             "two_factor_enabled": me.two_factor_enabled,
             "fingerprint": fingerprint(unlocked.keys.public),
+            "shared_studies": stats.shared_studies,
+            "received_studies": stats.received_studies,
+            "notify_shares": me.notify_shares,
             "sessions": msgspec.to_builtins(sessions),
         }
 
@@ -337,26 +369,50 @@ class Session:
             raise Cancelled
 
     async def load_studies(self, source: str = "personal", request_id: str = "") -> dict[str, Any]:
-        """Fetch and open the worklist of ``source``; progress events while rows open."""
-        keys = self._keys().keys
-        summaries = await self.api.list_studies()
+        """Fetch and open the worklist of ``source``: "personal", or "shared" with me.
+
+        Progress events go out while rows open. Pending shares of mine whose recipients have
+        registered since are completed first.
+        """
+        unlocked = self._keys()
+        keys = unlocked.keys
+        if source == "personal":
+            await self._sharing().complete_pending()
+        summaries = await self.api.list_studies("shared" if source == "shared" else "mine")
         self._check(request_id)
-        wanted = [s for s in summaries if s.is_owner == (source == "personal")]
         rows: list[StudyRow] = []
         failed = 0
-        for start in range(0, len(wanted), _OPEN_SLICE):
-            for summary in wanted[start : start + _OPEN_SLICE]:
+        self.senders = {}
+        for start in range(0, len(summaries), _OPEN_SLICE):
+            for summary in summaries[start : start + _OPEN_SLICE]:
                 row = try_open_row(keys, summary)
                 if row is None:
                     failed += 1
-                else:
-                    rows.append(row)
-            self.emit("search", {"opened": len(rows) + failed, "total": len(wanted)})
+                    continue
+                rows.append(row)
+                if summary.grant is not None:
+                    self.senders[row.study_id] = self._sender_check(
+                        summary.granter_email or "", summary.granter_keys or b""
+                    )
+            self.emit("search", {"opened": len(rows) + failed, "total": len(summaries)})
             await asyncio.sleep(0)
             self._check(request_id)
         self.rows = rows
         self.index = WorklistIndex(row.attributes for row in rows)
         return {"total": len(rows), "failed": failed}
+
+    def _sender_check(self, email: str, keys: bytes) -> tuple[str, str]:
+        """The sender's fingerprint check and their fingerprint (ZK-4).
+
+        The check is "new", "same", or the warning to show.
+        """
+        try:
+            identity = self.fingerprints.identify(email, keys)
+        except FingerprintChanged as changed:
+            return str(changed), changed.now
+        except KeysRefused as refused:
+            return str(refused), ""
+        return identity.seen, identity.fingerprint
 
     async def search(
         self,
@@ -380,10 +436,12 @@ class Session:
         position = {id(row.attributes): index for index, row in enumerate(self.rows)}
         chosen = cast("SortField", sort) if sort in get_args(SortField) else "study_date"
         found = self.index.search(filter_, day, sort=chosen, descending=descending)
-        return {
-            "rows": [_row_json(position[id(a)], self.rows[position[id(a)]]) for a in found],
-            "total": len(self.rows),
-        }
+        rows = [_row_json(position[id(a)], self.rows[position[id(a)]]) for a in found]
+        for row in rows:
+            row["sender_check"], row["sender_fingerprint"] = self.senders.get(
+                row["study_id"], ("", "")
+            )
+        return {"rows": rows, "total": len(self.rows)}
 
     async def delete_study(self, study_id: str) -> None:
         """Delete one of my studies; it leaves the loaded worklist at once."""
@@ -403,16 +461,153 @@ class Session:
 
         Opened afresh each time, so a window opened after an upload sees the newest version.
         """
-        self._keys()
-        if self.ports is None:  # pragma: no cover -- set whenever keys are
+        if self.ports is None:
             raise SessionError("Your keys are locked. Sign in again to continue.")
-        self.ports.advanced = "advanced_viewer" in await self.features()
+        if self.unlocked is not None:  # an anonymous link's tab has no plan
+            self.ports.advanced = "advanced_viewer" in await self.features()
         self.ports.refresh(study_id)
         await self.ports.study(study_id)
 
     async def cancel(self, request_id: str) -> None:
         """Ask the running request ``request_id`` to stop at its next step."""
         self.cancelled.add(request_id)
+
+    # Sharing -------------------------------------------------------------------------------
+
+    def _sharing(self) -> Sharing:
+        return Sharing(self.api, self._keys().keys, self.fingerprints, _origin())
+
+    async def remember_fingerprints(self, seen: dict[str, str]) -> None:
+        """The fingerprints this browser saw before (the page keeps them between visits)."""
+        self.fingerprints.learn(seen)
+
+    async def recipient(self, email: str) -> dict[str, Any]:
+        """Whether ``email`` has an account, and their key fingerprint as this browser sees it."""
+        try:
+            person = await self._sharing().recipient(email)
+        except FingerprintChanged as changed:
+            return {
+                "exists": True,
+                "fingerprint": changed.now,
+                "seen": "changed",
+                "warning": str(changed),
+            }
+        if person is None:
+            return {"exists": False, "fingerprint": "", "seen": "", "warning": ""}
+        return {
+            "exists": True,
+            "fingerprint": person.fingerprint,
+            "seen": person.seen,
+            "warning": "",
+        }
+
+    async def shares(self, study_id: str) -> dict[str, Any]:
+        """Manage Shares: who the study is shared with, and its links."""
+        listing = await self.api.shares(study_id)
+        return {
+            "shares": [
+                {**msgspec.to_builtins(share), "permission": PERMISSIONS[share.permission]}
+                for share in listing.shares
+            ],
+            "links": [
+                {**msgspec.to_builtins(link), "permission": PERMISSIONS[link.permission]}
+                for link in listing.links
+            ],
+        }
+
+    async def create_share(
+        self, study_id: str, email: str, permission: str, expires: str = "", message: str = ""
+    ) -> dict[str, Any]:
+        """Share with one person, or, with my own email, create an anonymous link instead."""
+        value = _permission(permission)
+        expires_at = _expiry(expires)
+        if email.strip().lower() == self._keys().view.email.strip().lower():
+            created = await self._sharing().create_link(study_id, value, expires_at)
+            return {"link_url": created.url, "link_id": created.link.link_id}
+        result = await self._sharing().share(study_id, email, value, expires_at, message)
+        person = result.recipient
+        return {
+            "share_id": result.share.share_id,
+            "pending": result.share.pending,
+            "fingerprint": person.fingerprint if person else "",
+            "seen": person.seen if person else "",
+        }
+
+    async def update_share(
+        self, study_id: str, share_id: str, permission: str, expires: str = ""
+    ) -> None:
+        """New permission or expiry for one share of the study."""
+        listing = await self.api.shares(study_id)
+        share = next((s for s in listing.shares if s.share_id == share_id), None)
+        if share is None:
+            raise SessionError("This share no longer exists. Reload the list.")
+        await self._sharing().update(share, _permission(permission), _expiry(expires))
+
+    async def delete_share(self, share_id: str) -> None:
+        """Revoke a share (or a link, by its id); access ends at once."""
+        await self._sharing().unshare(share_id)
+
+    async def create_link(
+        self, study_id: str, permission: str, expires: str = "", password: str = ""
+    ) -> dict[str, Any]:
+        """A new anonymous link; its URL is in this answer only."""
+        created = await self._sharing().create_link(
+            study_id, _permission(permission), _expiry(expires), password or None
+        )
+        return {"link_url": created.url, "link_id": created.link.link_id}
+
+    async def set_notifications(self, shared_with_me: bool) -> None:
+        """My Account: "Email me on studies shared with me"."""
+        self._keys()
+        await self.api.set_notifications(shared_with_me=shared_with_me)
+
+    async def edit_details(self, study_id: str, changes: dict[str, str]) -> dict[str, Any]:
+        """Change a study's editable details (owner, Edit or Admin); the row as it is now."""
+        keys = self._keys().keys
+        downloader = Downloader(self.api, keys, fingerprints=self.fingerprints)
+        row = await edit_details(downloader, keys, study_id, changes)
+        self.rows = [row if r.study_id == study_id else r for r in self.rows]
+        self.index = WorklistIndex(r.attributes for r in self.rows)
+        position = next(i for i, r in enumerate(self.rows) if r.study_id == study_id)
+        return _row_json(position, row)
+
+    # Anonymous links -----------------------------------------------------------------------
+
+    async def describe_link(self, url: str) -> dict[str, Any]:
+        """Read a link URL here (its fragment never leaves the browser): does it need a password?"""
+        return {"password_required": parse_link_url(url).password_required}
+
+    async def open_link(self, url: str, password: str = "") -> dict[str, Any]:
+        """Open an anonymous link: prove its secret to the server, open the study's envelope.
+
+        The viewer and download windows this tab opens then read the study through its ports.
+        """
+        self._forget()
+        address = parse_link_url(url)
+        opened = await open_link_url(self.transport, address, password or None)
+        ports = StudyPorts(opened.api, None, digest=self.digest, link=opened.keys, advanced=True)
+        study = await ports.study(opened.keys.study_id)
+        self.ports = ports
+        view = await ports.view(opened.keys.study_id)
+        creator = opened.api._opened
+        creator_print = ""
+        if creator is not None:
+            creator_keys = verified_keys(creator.creator_keys)
+            creator_print = fingerprint(creator_keys) if creator_keys else ""
+        return {
+            "study_id": opened.keys.study_id,
+            "patient_name": view["patientName"],
+            "study_date": view["studyDate"],
+            "study_description": view["studyDescription"],
+            "modalities": view["modalities"],
+            "image_count": len(study.manifest.entries),
+            "permission": PERMISSIONS[opened.permission],
+            "permission_label": PERMISSION_LABELS[opened.permission],
+            "can_download": opened.permission >= PERMISSION_DOWNLOAD,
+            "expires_at": opened.expires_at,
+            "created_by": opened.created_by,
+            "creator_fingerprint": creator_print,
+        }
 
     # Upload --------------------------------------------------------------------------------
 
@@ -480,6 +675,32 @@ class Session:
         }
 
 
+def _origin() -> str:
+    """This page's origin, where link URLs point (the worker runs on it)."""
+    try:
+        import js  # type: ignore[import-not-found]  # Pyodide's module
+    except ImportError:
+        return "http://127.0.0.1:8000"
+    return str(js.location.origin)
+
+
+def _permission(name: str) -> int:
+    for value, label in PERMISSIONS.items():
+        if label == name.strip().lower():
+            return value
+    raise SessionError("Choose a permission type: View, Download, Edit or Admin.")
+
+
+def _expiry(text: str) -> int:
+    """A date field's value (YYYY-MM-DD, or empty for none) as a signed expiry."""
+    if not text.strip():
+        return 0
+    try:
+        return expiry_of_date(date.fromisoformat(text.strip()))
+    except ValueError:
+        raise SessionError("The expiration date is not a date. Choose it again.") from None
+
+
 def _error(kind: str, message: str, code: str = "", status: int = 0) -> dict[str, Any]:
     return {
         "ok": False,
@@ -508,8 +729,12 @@ async def shaped(run: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
         return _error("network", "The server did not answer. Check your network and try again.")
     except CryptoError as error:
         return _error("crypto", str(error) or type(error).__name__)
-    except (UploadError, SessionError, StudyPortError) as error:
+    except (UploadError, SessionError, StudyPortError, ShareProblem, EditProblem) as error:
         return _error("upload" if isinstance(error, UploadError) else "input", str(error))
+    except LinkProblem as error:
+        return _error("link", str(error))
+    except (FingerprintChanged, KeysRefused) as error:
+        return _error("fingerprint", str(error))
     except IntegrityError as error:
         return _error("integrity", str(error))
     except Cancelled:
@@ -555,7 +780,7 @@ async def call(argument: str) -> str:
     return json.dumps(await answer(_session, json.loads(argument)))
 
 
-async def port(study_id: str, argument: str) -> str | bytes:
+async def port(study_id: str, argument: str, kind: str = "viewer") -> str | bytes:
     """A study port's entry: JSON request in; the bytes of a file or piece, or a JSON answer.
 
     The worker binds each port to one study and passes that study's id, never the window's.
@@ -570,7 +795,8 @@ async def port(study_id: str, argument: str) -> str | bytes:
                 "SecurePACS was signed out or locked in the window that opened this one. "
                 "Sign in there and open the study again."
             )
-        return await session.ports.handle(study_id, json.loads(argument))
+        download = kind == "download"
+        return await session.ports.handle(study_id, json.loads(argument), download=download)
 
     answered = await shaped(run)
     if answered["ok"] and isinstance(answered["value"], bytes):

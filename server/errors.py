@@ -179,7 +179,7 @@ class LinkExpired(DomainError):
 
 
 class LinkRevoked(DomainError):
-    """The link was deleted in Manage Shares, or its study was deleted."""
+    """The link was deleted in Manage Shares (a deleted study's links are gone altogether)."""
 
     status = 410
     code = "link_revoked"

@@ -184,6 +184,16 @@ def download_page() -> Response[bytes] | File:
     return _page("download.html")
 
 
+@get("/s/{link_id:str}", include_in_schema=False, sync_to_thread=False)
+def link_page(link_id: FromPath[str]) -> Response[bytes] | File:
+    """An anonymous link's page, the same for every id.
+
+    Its secret is in the fragment, which never reaches the server.
+    """
+    del link_id
+    return _page("link.html")
+
+
 @get("/download-sw.js", include_in_schema=False, sync_to_thread=False)
 def download_worker() -> File:
     """The service worker that turns the download page's zip stream into a file download.
@@ -227,6 +237,7 @@ def web_routes() -> list[ControllerRouterHandler]:
         app_page,
         viewer_page,
         download_page,
+        link_page,
         download_worker,
         app_asset,
     ]

@@ -24,12 +24,14 @@ export default defineConfig({
     // Source maps would publish nothing secret, but they double the bundle the server holds.
     sourcemap: false,
     assetsInlineLimit: 0,
-    // Three pages: the app, the viewer window and the download window (protocol.md §14.5).
+    // Four pages: the app, the viewer window, the download window (protocol.md §14.5) and
+    // the page an anonymous link opens (§15.5).
     rollupOptions: {
       input: {
         app: fileURLToPath(new URL("index.html", import.meta.url)),
         viewer: fileURLToPath(new URL("viewer.html", import.meta.url)),
         download: fileURLToPath(new URL("download.html", import.meta.url)),
+        link: fileURLToPath(new URL("link.html", import.meta.url)),
       },
     },
   },

@@ -50,9 +50,11 @@ class Server:
         self.fail = fail
         self.in_flight = 0
         self.most_in_flight = 0
+        self.downloads: list[bool] = []
 
-    async def read_blobs(self, blob_ids: list[str]) -> bytes:
+    async def read_blobs(self, blob_ids: list[str], *, download: bool = False) -> bytes:
         self.batches.append(blob_ids)
+        self.downloads.append(download)
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
@@ -149,3 +151,14 @@ def test_read_ahead_any_order_gives_the_right_bytes_and_stays_bounded(
         assert len(fetched) == len(set(fetched))
 
     asyncio.run(run())
+
+
+@pytest.mark.anyio
+async def test_a_download_window_reads_ahead_as_a_download() -> None:
+    entries = _entries([MB // 2] * 4)
+    for download in (False, True):
+        server = Server(entries)
+        ahead = ReadAhead(cast("ApiClient", server), entries, download=download)
+        for entry in entries:
+            await ahead.take(entry)
+        assert server.downloads and set(server.downloads) == {download}

@@ -114,12 +114,19 @@ class Actor:
         return Downloader(self.api, self.keys, fingerprints=self.fingerprints, download=download)
 
 
-async def upload_study(actor: Actor, folder: Path, *, files: int = 2) -> str:
+async def upload_study(
+    actor: Actor,
+    folder: Path,
+    *,
+    files: int = 2,
+    patient_name: str = "Canary^Patient",
+    description: str = "Original description",
+) -> str:
     """Upload a small CT study of ``files`` slices as ``actor``; returns its id."""
     folder.mkdir(parents=True, exist_ok=True)
     dataset = pydicom.dcmread(str(get_testdata_file("CT_small.dcm")))
-    dataset.PatientName = "Canary^Patient"
-    dataset.StudyDescription = "Original description"
+    dataset.PatientName = patient_name
+    dataset.StudyDescription = description
     # A study of its own each time, never an append to an earlier one.
     dataset.StudyInstanceUID = generate_uid()
     base = dataset.SOPInstanceUID

@@ -11,11 +11,7 @@ only as Argon2 hashes.
 
 from __future__ import annotations
 
-import base64
 import logging
-import shutil
-import subprocess
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -26,7 +22,7 @@ from securepacs.crypto import derive_password_keys, recovery_text
 from securepacs.crypto.kdf import new_kdf_params, stretch_password
 from securepacs.server.app import create_app
 from securepacs.server.edge import CSRF_HEADER
-from securepacs.server.logging import AllowlistFormatter
+from tests.server.canary import found, logged, spellings, stored
 from tests.server.conftest import InProcessTransport, outbox_links
 
 if TYPE_CHECKING:
@@ -39,51 +35,22 @@ EMAIL = "canary@example.org"
 PASSWORDS = ("Canary-Passw0rd-7f3c9e", "Canary-Second-91d2aa", "Canary-Reset-5b07f1")
 
 
-def _spellings(name: str, raw: bytes) -> dict[str, bytes]:
-    return {
-        name: raw,
-        f"{name}-hex": raw.hex().encode(),
-        f"{name}-b64": base64.b64encode(raw),
-        f"{name}-b64url": base64.urlsafe_b64encode(raw).rstrip(b"="),
-    }
-
-
 def _password_needles(password: str, params: KdfParams) -> dict[str, bytes]:
     keys = derive_password_keys(password, params)
     needles = {f"password:{password}": password.encode()}
-    needles |= _spellings(f"root:{password}", stretch_password(password, params))
-    needles |= _spellings(f"kek:{password}", keys.kek._material)
-    needles |= _spellings(f"auth:{password}", keys.auth_key.to_bytes())
+    needles |= spellings(f"root:{password}", stretch_password(password, params))
+    needles |= spellings(f"kek:{password}", keys.kek._material)
+    needles |= spellings(f"auth:{password}", keys.auth_key.to_bytes())
     return needles
 
 
 def _key_needles(keys: AccountKeys, recovery: RecoveryKey) -> dict[str, bytes]:
-    needles = _spellings("recovery-key", recovery._material)
+    needles = spellings("recovery-key", recovery._material)
     needles["recovery-text"] = recovery_text(recovery).encode()
-    needles |= _spellings("x25519-secret", keys._x25519_secret)
-    needles |= _spellings("ed25519-secret", keys._ed25519_secret[:32])
-    needles |= _spellings("account-key", keys.account_key._material)
+    needles |= spellings("x25519-secret", keys._x25519_secret)
+    needles |= spellings("ed25519-secret", keys._ed25519_secret[:32])
+    needles |= spellings("account-key", keys.account_key._material)
     return needles
-
-
-def _storage(settings: Settings) -> bytes:
-    blobs = b"".join(p.read_bytes() for p in settings.data_dir.rglob("*") if p.is_file())
-    if settings.database_url.startswith("sqlite"):
-        # The database may live outside the data folder; read it with its write-ahead log.
-        database = Path(settings.database_url.split(":///", 1)[1])
-        files = [database, *database.parent.glob(database.name + "-*")]
-        blobs += b"".join(p.read_bytes() for p in files if p.is_file())
-        assert database.is_file()
-    if settings.database_url.startswith("postgresql"):
-        name = settings.database_url.rsplit("/", 1)[1]
-        dump = subprocess.run(
-            [shutil.which("pg_dump") or "pg_dump", "-h", "127.0.0.1", "-U", "postgres", name],
-            capture_output=True,
-            check=True,
-        ).stdout
-        assert b"CREATE TABLE public.account" in dump
-        blobs += dump
-    return blobs
 
 
 async def test_canary_secrets_never_stored_mailed_or_logged(
@@ -112,10 +79,10 @@ async def test_canary_secrets_never_stored_mailed_or_logged(
     needles = _key_needles(unlocked.keys, recovery)
     for password, kdf in zip(PASSWORDS, params, strict=True):
         needles |= _password_needles(password, kdf)
-    logs = "\n".join(AllowlistFormatter().format(r) for r in caplog.records).encode()
+    logs = logged(caplog)
     assert b"route=/api/v1/auth/login" in logs  # the access log ran, so silence means something
-    stored = _storage(settings)
-    assert EMAIL.encode() in stored  # the search sees the database
-    assert b"Reset your SecurePACS password" in stored  # ...and the outbox
-    found = [n for n, needle in needles.items() if needle in stored or needle in logs]
-    assert not found, f"secrets found in storage or logs: {found}"
+    kept = stored(settings)
+    assert EMAIL.encode() in kept  # the search sees the database
+    assert b"Reset your SecurePACS password" in kept  # ...and the outbox
+    leaked = found(needles, kept, logs)
+    assert not leaked, f"secrets found in storage or logs: {leaked}"

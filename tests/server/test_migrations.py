@@ -20,6 +20,7 @@ TABLES = {
     "study",
     "share",
     "link",
+    "endorsement",
     "key_slot",
     "session",
     "email_token",

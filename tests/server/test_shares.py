@@ -146,9 +146,20 @@ async def test_edit_changes_the_details_everyone_sees(
         opened = await actor.downloader().open(study_id)
         assert opened.row.attributes.study_description == "Changed by Carol"
         assert opened.manifest.signer == carol.keys.public.ed25519
-    # The owner can still add to the study after someone else signed its manifest.
     mine, _ = await load_rows(ada.api, ada.keys)
     assert mine[0].attributes.study_description == "Changed by Carol"
+    # Carol's share ends; the manifest she signed still opens for everyone, because the grant
+    # that allowed her to sign it is kept (protocol.md §15.4).
+    [carol_share] = [
+        s for s in (await ada.api.shares(study_id)).shares if s.recipient_email == carol.email
+    ]
+    await ada.sharing().unshare(carol_share.share_id)
+    for actor in (ada, bob):
+        opened = await actor.downloader().open(study_id)
+        assert opened.row.attributes.study_description == "Changed by Carol"
+    # And the owner can change it again, signing it herself.
+    row = await edit_details(ada.downloader(), ada.keys, study_id, {"study_description": "Back"})
+    assert (await bob.downloader().open(study_id)).manifest.signer == ada.keys.public.ed25519
 
 
 async def test_admin_shares_onwards_and_a_viewer_cannot(
@@ -374,3 +385,20 @@ async def test_failed_link_attempts_are_rate_limited(
     # Now even the right key waits: a guesser cannot tell which attempt was right.
     with pytest.raises(LinkProblem):
         await open_link_url(ActorTransport(client, None), parse_link_url(created.url), None)
+
+
+async def test_links_allow_view_or_download_and_expiries_stay_in_range(
+    client: AsyncTestClient[Litestar], settings: Settings, tmp_path: Path
+) -> None:
+    ada, bob = await _people(client, settings, "ada", "bob")
+    study_id = await upload_study(ada, tmp_path / "in")
+    with pytest.raises(ShareProblem, match="View or Download"):
+        await ada.sharing().create_link(study_id, PERMISSION_EDIT)
+    # The latest expiry a timestamp holds is fine; a later one is refused, not a server error.
+    made = await ada.sharing().share(study_id, bob.email, PERMISSION_VIEW, 253_402_300_799)
+    assert made.share.expires_at == 253_402_300_799
+    with pytest.raises(ApiError) as refused:
+        await ada.api.update_share(
+            made.share.share_id, {"permission": PERMISSION_VIEW, "expires_at": 253_402_300_800}
+        )
+    assert refused.value.status in (400, 422)

@@ -27,9 +27,8 @@ from securepacs.client.search import StudyFilter, search
 from securepacs.client.upload import Uploader, UploadOptions
 from securepacs.server.app import create_app
 from securepacs.server.edge import CSRF_HEADER
-from securepacs.server.logging import AllowlistFormatter
+from tests.server import canary
 from tests.server.conftest import InProcessTransport, Person, sign_in
-from tests.server.test_canary import _storage
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -231,9 +230,9 @@ async def test_canary_study_attributes_never_reach_the_server(
         rows, _ = await load_rows(api, person.new.keys)
         assert rows[0].attributes.patient_id == CANARY["PatientID"]
         await Downloader(api, person.new.keys).to_folder(rows[0].study_id, tmp_path / "back")
-    logs = "\n".join(AllowlistFormatter().format(r) for r in caplog.records).encode()
+    logs = canary.logged(caplog)
     assert b"route=/api/v1/studies/{study_id}" in logs  # templates, not paths, are logged
-    stored = _storage(settings)
+    stored = canary.stored(settings)
     assert rows[0].study_id.encode() in stored  # the search sees the study table
     sent = b"\n".join(recording.sent)
     assert len(sent) > sum(p.stat().st_size for p in folder.iterdir())

@@ -16,7 +16,7 @@ export interface ChosenFile {
 export type Inbound =
   | { kind: "call"; id: number; method: string; args: Record<string, unknown> }
   | { kind: "mount"; id: number; files: ChosenFile[] }
-  | { kind: "port"; id: number; studyId: string; port: MessagePort };
+  | { kind: "port"; id: number; studyId: string; port: MessagePort; window: "viewer" | "download" };
 
 export interface WorkerError {
   kind: string;

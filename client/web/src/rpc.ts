@@ -132,10 +132,12 @@ export class Runtime {
    * A port to the worker bound to one study, for a viewer or download window. The study is
    * opened (and verified) first, so a study that does not open is refused with its reason.
    */
-  async studyPort(studyId: string): Promise<MessagePort> {
+  async studyPort(studyId: string, window: "viewer" | "download"): Promise<MessagePort> {
     await this.call("open_study", { study_id: studyId });
     const channel = new MessageChannel();
-    const answer = await this.send({ kind: "port", id: this.next++, studyId, port: channel.port1 }, [channel.port1]);
+    // The worker, not the window, decides what the port is for: a download's reads need the
+    // Download permission on the server.
+    const answer = await this.send({ kind: "port", id: this.next++, studyId, port: channel.port1, window }, [channel.port1]);
     if (!answer.ok) throw new WorkerFailure(answer.error);
     return channel.port2;
   }

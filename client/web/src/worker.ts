@@ -25,7 +25,7 @@ interface PyBytes {
   destroy(): void;
 }
 
-type PortCall = (studyId: string, request: string) => Promise<string | PyBytes>;
+type PortCall = (studyId: string, request: string, kind: string) => Promise<string | PyBytes>;
 
 interface Pyodide {
   FS: PyodideFS;
@@ -90,10 +90,10 @@ let mounts = 0;
  * for that study and no other, whatever the window asks. Decrypted files go out as transferred
  * ArrayBuffers, so they are copied once, out of Python.
  */
-function bindPort(studyId: string, port: MessagePort): void {
+function bindPort(studyId: string, port: MessagePort, kind: "viewer" | "download"): void {
   port.addEventListener("message", (event: MessageEvent<PortRequest>) => {
     const request = event.data;
-    answerPort(studyId, request).then(
+    answerPort(studyId, request, kind).then(
       ({ answer, transfer }) => port.postMessage(answer, transfer),
       (error: unknown) => {
         const message = String((error as Error)?.message ?? error);
@@ -104,15 +104,19 @@ function bindPort(studyId: string, port: MessagePort): void {
   port.start();
 }
 
-async function answerPort(studyId: string, request: PortRequest): Promise<{ answer: PortAnswer; transfer: Transferable[] }> {
+async function answerPort(
+  studyId: string,
+  request: PortRequest,
+  kind: "viewer" | "download",
+): Promise<{ answer: PortAnswer; transfer: Transferable[] }> {
   if (request.op === "fork") {
     // A child window of the viewer (its download window) gets its own port to the same study.
     const channel = new MessageChannel();
-    bindPort(studyId, channel.port1);
+    bindPort(studyId, channel.port1, "download");
     return { answer: { id: request.id, ok: true, value: channel.port2 }, transfer: [channel.port2] };
   }
   const { port } = await runtime;
-  const result = await port(studyId, JSON.stringify(request));
+  const result = await port(studyId, JSON.stringify(request), kind);
   if (typeof result === "string") {
     const answer = JSON.parse(result) as Omit<PortAnswer, "id">;
     return { answer: { ...answer, id: request.id } as PortAnswer, transfer: [] };
@@ -133,7 +137,7 @@ async function answerPort(studyId: string, request: PortRequest): Promise<{ answ
 async function handle(message: Inbound): Promise<void> {
   const { pyodide, call } = await runtime;
   if (message.kind === "port") {
-    bindPort(message.studyId, message.port);
+    bindPort(message.studyId, message.port, message.window);
     post({ kind: "answer", id: message.id, answer: { ok: true, value: null } });
     return;
   }

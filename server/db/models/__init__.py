@@ -4,7 +4,7 @@ from securepacs.server.db.models.account import Account
 from securepacs.server.db.models.email_token import EmailToken
 from securepacs.server.db.models.key_slot import KeySlot
 from securepacs.server.db.models.session import Session
-from securepacs.server.db.models.share import Link, Share
+from securepacs.server.db.models.share import Endorsement, Link, Share
 from securepacs.server.db.models.study import Blob, BlobPart, BlobState, Study
 from securepacs.server.db.models.two_factor import TwoFactor, TwoFactorRecoveryCode
 
@@ -14,6 +14,7 @@ __all__ = (
     "BlobPart",
     "BlobState",
     "EmailToken",
+    "Endorsement",
     "KeySlot",
     "Link",
     "Session",

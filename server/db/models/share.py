@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from securepacs.server.db.base import Base, Opaque, UtcDateTime, utcnow
 
-__all__ = ("Link", "Share")
+__all__ = ("Endorsement", "Link", "Share")
 
 
 class Share(Base):
@@ -64,3 +64,22 @@ class Link(Base):
     verifier: Mapped[bytes] = mapped_column(Opaque(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
+class Endorsement(Base):
+    """A grant of Edit or Admin ever made for a study, kept after its share ends.
+
+    Readers accept a manifest signed by someone a trusted person gave Edit (protocol.md §15.4);
+    the manifest outlives the share, so the proof that its signer was allowed must too, or
+    revoking an editor would leave the study unreadable for everyone.
+    """
+
+    __tablename__ = "endorsement"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    study_id: Mapped[str] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"), index=True)
+    grant: Mapped[bytes] = mapped_column(Opaque(512))
+    # The recipient's public keys when the grant was made (their self-signature binds the
+    # grant's X25519 key to the Ed25519 key that signs manifests).
+    recipient_keys: Mapped[bytes] = mapped_column(Opaque(256))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

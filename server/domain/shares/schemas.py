@@ -34,7 +34,8 @@ __all__ = (
 HexId = Annotated[str, msgspec.Meta(pattern=BLOB_ID)]
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
 Permission = Annotated[int, msgspec.Meta(ge=1, le=4)]
-MAX_EXPIRY: Final = 2**63 - 1
+# 9999-12-31T23:59:59Z: the latest moment a database timestamp holds (grants allow more).
+MAX_EXPIRY: Final = 253_402_300_799
 Expiry = Annotated[int, msgspec.Meta(ge=0, le=MAX_EXPIRY)]
 Envelope = Annotated[bytes, msgspec.Meta(min_length=1, max_length=512)]
 # A note holds at most 4 KiB of text (protocol.md §8.6) plus its envelope.
@@ -97,7 +98,8 @@ class ShareView(_Wire, frozen=True):
     share_id: str
     study_id: str
     recipient_email: str
-    # False while the email has no account: the share completes when the sharer's client runs.
+    # True while the share has no grant (its email had no confirmed account when it was made);
+    # it completes when the sharer's client next runs after they have registered.
     pending: bool
     permission: int
     expires_at: int

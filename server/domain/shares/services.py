@@ -11,15 +11,24 @@ unconfirmed registration of someone else's email must not receive their shares.
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import TYPE_CHECKING, Final
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from securepacs.crypto import PERMISSION_ADMIN, CryptoError, grant_info, link_info, open_public_keys
+from securepacs.crypto import (
+    PERMISSION_ADMIN,
+    PERMISSION_DOWNLOAD,
+    PERMISSION_EDIT,
+    CryptoError,
+    grant_info,
+    link_info,
+    open_public_keys,
+)
 from securepacs.server.db.base import utcnow
-from securepacs.server.db.models import Account, Link, Share
+from securepacs.server.db.models import Account, Endorsement, Link, Share
 from securepacs.server.domain.accounts.services import normalize_email
 from securepacs.server.domain.shares.schemas import (
     Completable,
@@ -189,6 +198,8 @@ class ShareService:
     async def create(self, account: Account, study_id: str, data: ShareRequest) -> ShareView:
         """Share the study with one email: sealed now, or pending until they have an account."""
         access = await self._admin(account, study_id)
+        # Whether an email has an account shows in the answer: counted like a key lookup.
+        self.ctx.limiter.hit("keys-account", account.id)
         email = normalize_email(data.recipient_email)
         if email == account.email:
             raise InvalidInput(
@@ -230,6 +241,8 @@ class ShareService:
             updated_at=now,
         )
         self.db.add(share)
+        if recipient is not None:
+            self._endorse(share, recipient)
         try:
             await self.db.commit()
         except IntegrityError:
@@ -241,6 +254,20 @@ class ShareService:
         if recipient is not None:
             await self._tell(recipient, account)
         return _share_view(share, account.email)
+
+    def _endorse(self, share: Share, recipient: Account) -> None:
+        """Keep an Edit or Admin grant for good (protocol.md §15.4), in the caller's transaction."""
+        if share.grant is None or share.permission < PERMISSION_EDIT:
+            return
+        self.db.add(
+            Endorsement(
+                id=secrets.token_hex(16),
+                study_id=share.study_id,
+                grant=share.grant,
+                recipient_keys=recipient.public_keys,
+                created_at=utcnow(),
+            )
+        )
 
     async def _share_as_admin(self, account: Account, share_id: str) -> Share:
         share = await self.db.get(Share, share_id)
@@ -272,6 +299,8 @@ class ShareService:
         share.grant = data.grant
         share.granter_id = account.id
         share.updated_at = utcnow()
+        if recipient is not None:
+            self._endorse(share, recipient)
         await self.db.commit()
         return _share_view(share, account.email)
 
@@ -315,6 +344,7 @@ class ShareService:
         share.grant = grant
         share.granter_id = account.id
         share.updated_at = utcnow()
+        self._endorse(share, recipient)
         await self.db.commit()
         await self._tell(recipient, account)
         return _share_view(share, account.email)
@@ -362,6 +392,9 @@ class ShareService:
     async def create_link(self, account: Account, study_id: str, data: LinkRequest) -> LinkView:
         """Store a link's envelope and the verifier of its access key."""
         await self._admin(account, study_id)
+        if data.permission > PERMISSION_DOWNLOAD:
+            # Nobody signs in through a link, so it could never use Edit or Admin.
+            raise InvalidInput("An anonymous link allows View or Download.")
         try:
             env = link_info(data.envelope)
             creator = open_public_keys(account.public_keys)

@@ -200,3 +200,6 @@ class StatsResponse(_Wire, frozen=True):
     files: int
     used_bytes: int
     limit_bytes: int
+    # Studies of mine shared with someone (or by a link), and studies shared with me.
+    shared_studies: int = 0
+    received_studies: int = 0

@@ -22,7 +22,16 @@ from sqlalchemy.orm import aliased
 
 from securepacs.crypto import PERMISSION_DOWNLOAD, PERMISSION_EDIT, PERMISSION_VIEW
 from securepacs.server.db.base import utcnow
-from securepacs.server.db.models import Account, Blob, BlobPart, BlobState, Share, Study
+from securepacs.server.db.models import (
+    Account,
+    Blob,
+    BlobPart,
+    BlobState,
+    Endorsement,
+    Link,
+    Share,
+    Study,
+)
 from securepacs.server.domain.studies.access import (
     Access,
     account_access,
@@ -38,12 +47,12 @@ from securepacs.server.domain.studies.schemas import (
     CommitOutcome,
     CommitOutcomes,
     CommitRequest,
-    Endorsement,
     StatsResponse,
     StudyDetail,
     StudyPage,
     StudySummary,
 )
+from securepacs.server.domain.studies.schemas import Endorsement as EndorsementView
 from securepacs.server.errors import (
     ChecksumMismatch,
     Conflict,
@@ -181,11 +190,27 @@ class StudyService:
             )
         )
         studies, files = found.one()
+        mine = select(Study.id).where(Study.owner_id == account.id)
+        shared = await self.db.execute(
+            select(func.count(func.distinct(Share.study_id))).where(Share.study_id.in_(mine))
+        )
+        linked = await self.db.execute(
+            select(func.count(func.distinct(Link.study_id))).where(
+                Link.study_id.in_(mine),
+                Link.revoked_at.is_(None),
+                Link.study_id.not_in(select(Share.study_id).where(Share.study_id.in_(mine))),
+            )
+        )
+        received = await self.db.execute(
+            select(func.count(Share.id)).where(Share.recipient_id == account.id, live_share())
+        )
         return StatsResponse(
             studies=int(studies),
             files=int(files),
             used_bytes=await self.used_by(account.id),
             limit_bytes=self.limit_of(account),
+            shared_studies=int(shared.scalar_one()) + int(linked.scalar_one()),
+            received_studies=int(received.scalar_one()),
         )
 
     # Blobs ---------------------------------------------------------------------------------
@@ -507,10 +532,9 @@ class StudyService:
         share = access.share
         granter = await self.db.get(Account, share.granter_id) if share is not None else None
         found = await self.db.execute(
-            select(Share.grant, Account.public_keys)
-            .join(Account, Account.id == Share.recipient_id)
-            .where(Share.study_id == study.id, live_share())
-            .order_by(Share.id)
+            select(Endorsement.grant, Endorsement.recipient_keys)
+            .where(Endorsement.study_id == study.id)
+            .order_by(Endorsement.created_at, Endorsement.id)
         )
         return StudyDetail(
             summary=self._summary(study, owner.email, share, granter, access),
@@ -518,9 +542,7 @@ class StudyService:
             blob_ids=await self._blob_ids(study.id),
             owner_keys=owner.public_keys,
             endorsements=[
-                Endorsement(grant=grant, recipient_keys=keys)
-                for grant, keys in found.all()
-                if grant is not None
+                EndorsementView(grant=grant, recipient_keys=keys) for grant, keys in found.all()
             ],
         )
 

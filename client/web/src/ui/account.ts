@@ -30,6 +30,9 @@ export interface AccountView {
   recovery_key_uids: string[];
   two_factor_enabled: boolean;
   fingerprint: string;
+  shared_studies: number;
+  received_studies: number;
+  notify_shares: boolean;
   sessions: SessionRow[];
 }
 
@@ -38,6 +41,23 @@ interface NewRecoveryKey {
   text: string;
   file: string;
   file_name: string;
+}
+
+/** "Email me on studies shared with me", saved as soon as it changes. */
+function notifications(app: App, on: boolean): HTMLElement {
+  const box = h("input", { type: "checkbox", name: "notify_shares", checked: on });
+  const saved = h("span", { class: "hint", role: "status" });
+  box.addEventListener("change", () => {
+    box.disabled = true;
+    app.runtime.call("set_notifications", { shared_with_me: box.checked }).then(
+      () => (saved.textContent = "Saved."),
+      (error: unknown) => {
+        box.checked = !box.checked;
+        saved.textContent = errorText(error);
+      },
+    ).finally(() => (box.disabled = false));
+  });
+  return h("div", {}, h("label", { class: "check" }, box, " Email me on studies shared with me"), " ", saved);
 }
 
 function when(iso: string): string {
@@ -284,6 +304,8 @@ export function accountTab(app: App, container: HTMLElement): void {
             "Statistics",
             row("Studies", String(account.studies), "stat-studies"),
             row("Files", String(account.files), "stat-files"),
+            row("Shared studies", String(account.shared_studies), "stat-shared"),
+            row("Received studies", String(account.received_studies), "stat-received"),
             row("Used storage", `${formatBytes(account.used_bytes)} of ${formatBytes(account.limit_bytes)}`, "stat-storage"),
             meter,
           ),
@@ -311,6 +333,7 @@ export function accountTab(app: App, container: HTMLElement): void {
             ),
           ),
           section("Encryption key fingerprint", h("p", {}, "People who share studies with you can compare this with what their SecurePACS shows."), h("code", { "data-testid": "fingerprint" }, account.fingerprint)),
+          section("Notifications", notifications(app, account.notify_shares)),
           section("Change password", passwordForm(app)),
           section(
             "Two-factor authentication",

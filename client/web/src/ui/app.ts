@@ -62,10 +62,30 @@ export class App {
       return;
     }
     this.email = result.email ?? "";
+    await this.keepFingerprints();
     await initializationDialog(this);
     workspace(this);
     this.watchSession();
   }
+
+  /**
+   * The key fingerprints this browser has seen, per email (ZK-4): handed to the worker after
+   * sign-in and saved whenever it sees a new one, so that a changed key is flagged next time.
+   */
+  private async keepFingerprints(): Promise<void> {
+    const key = `fingerprints.${this.email.toLowerCase()}`;
+    let seen: Record<string, string> = {};
+    try {
+      seen = JSON.parse(this.prefs.get(key) ?? "{}") as Record<string, string>;
+    } catch {
+      seen = {};
+    }
+    this.stopFingerprints?.();
+    this.stopFingerprints = this.runtime.on("fingerprints", (data) => this.prefs.set(key, JSON.stringify(data)));
+    await this.runtime.call("remember_fingerprints", { seen }).catch(() => undefined);
+  }
+
+  private stopFingerprints: (() => void) | undefined;
 
   /** Check the session each minute: expired, or ending soon (the session-warning dialog). */
   private watchSession(): void {

@@ -6,6 +6,7 @@ import { confirmDialog, openDialog } from "../dialogs";
 import { field, formatBytes, formatPersonName, formatStudyDate, h, replace } from "../dom";
 import { errorText, WorkerFailure } from "../rpc";
 import type { App } from "./app";
+import { manageShares, PERMISSIONS } from "./shares";
 import { uploadPanel } from "./upload";
 
 export interface StudyRow {
@@ -27,7 +28,17 @@ export interface StudyRow {
   sender_email: string;
   message: string;
   created_at: string;
+  /** What I may do: "view", "download", "edit" or "admin" (owner: "admin"). */
+  permission: string;
+  share_id: string | null;
+  expires_at: number;
+  /** A shared study's sender check: "new", "same", or a warning about a changed key. */
+  sender_check: string;
+  sender_fingerprint: string;
 }
+
+const MAY_DOWNLOAD = new Set(["download", "edit", "admin"]);
+const MAY_EDIT = new Set(["edit", "admin"]);
 
 type Column = {
   key: keyof StudyRow;
@@ -190,7 +201,8 @@ class Grid {
   }
 }
 
-function properties(row: StudyRow): void {
+function properties(app: App, row: StudyRow, changed: () => void): void {
+  const access = row.is_owner ? "Owner" : (PERMISSIONS.find(([value]) => value === row.permission)?.[1] ?? row.permission);
   const pairs: [string, string][] = [
     ["Patient name", formatPersonName(row.patient_name)],
     ["Patient ID", row.patient_id],
@@ -199,19 +211,62 @@ function properties(row: StudyRow): void {
     ["Referring physician", formatPersonName(row.referring_physician)],
     ["Study date", formatStudyDate(row.study_date)],
     ["Modalities", row.modalities.join(", ")],
-    ["Description", row.study_description],
     ["Images", String(row.image_count)],
     ["Size", formatBytes(row.size)],
     ["Owner", row.owner],
+    ["Your access", access],
     ["Sender email", row.sender_email],
     ["Sender message", row.message],
     ["Uploaded", new Date(row.created_at).toLocaleString()],
     ["Study Instance UID", row.study_instance_uid],
     ["Study id", row.study_id],
   ];
+  if (!row.is_owner) {
+    pairs.splice(11, 0, ["Access expires", row.expires_at ? new Date(row.expires_at * 1000).toLocaleString() : "Never"]);
+    const first = row.sender_check === "new" ? " (first seen in this browser: compare it with the sender)" : "";
+    pairs.splice(13, 0, ["Sender's key fingerprint", row.sender_fingerprint + first]);
+  }
+  const description = h("input", { name: "study_description", "aria-label": "Description" });
+  description.value = row.study_description;
+  const editable = row.is_owner || MAY_EDIT.has(row.permission);
+  const note = h("p", { class: "message", role: "status", "data-testid": "properties-status" });
+  const save = h("button", { type: "button" }, "Save description");
+  save.addEventListener("click", () => {
+    save.disabled = true;
+    note.classList.remove("error");
+    note.textContent = "Saving…";
+    app.runtime
+      .call<StudyRow>("edit_details", { study_id: row.study_id, changes: { study_description: description.value.trim() } })
+      .then(
+        (updated) => {
+          row.study_description = updated.study_description;
+          note.textContent = "Saved. Everyone the study is shared with sees the new description.";
+          changed();
+        },
+        (error: unknown) => {
+          note.textContent = errorText(error);
+          note.classList.add("error");
+        },
+      )
+      .finally(() => (save.disabled = false));
+  });
+  const warning =
+    row.sender_check && row.sender_check !== "new" && row.sender_check !== "same"
+      ? h("p", { class: "message error", "data-testid": "sender-warning" }, row.sender_check)
+      : null;
   void openDialog(
     "Properties",
-    [h("dl", { class: "properties" }, ...pairs.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v || "—")]))],
+    [
+      warning ?? "",
+      h(
+        "dl",
+        { class: "properties" },
+        ...pairs.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v || "—")]),
+        h("dt", {}, "Description"),
+        h("dd", {}, ...(editable ? [description, " ", save] : [row.study_description || "—"])),
+      ),
+      note,
+    ],
     [{ label: "Close", value: "close", primary: true }],
     { testId: "properties-dialog" },
   );
@@ -264,8 +319,12 @@ export function studiesTab(app: App, container: HTMLElement): void {
       menu,
       item("Open in new Window", () => app.windows.openViewer(row)),
       item("Open in advanced Viewer", advanced ? () => app.windows.openViewer(row, true) : null, "Not included in your plan."),
-      item("Manage Shares", null, "Sharing arrives in a later release."),
-      item("Download as zip", () => void app.windows.openDownload(row)),
+      item("Manage Shares", row.permission === "admin" ? () => void manageShares(app, row) : null, "Only the owner and people with Admin permission manage shares."),
+      item(
+        "Download as zip",
+        MAY_DOWNLOAD.has(row.permission) ? () => void app.windows.openDownload(row) : null,
+        "Your access to this study does not include downloading it.",
+      ),
       item("Send To Dicom", null, "No DICOM node is configured."),
       item(
         "Delete",
@@ -280,7 +339,7 @@ export function studiesTab(app: App, container: HTMLElement): void {
           : null,
         row.is_owner ? "" : "Only the owner can delete this study.",
       ),
-      item("Properties", () => properties(row)),
+      item("Properties", () => properties(app, row, () => void runSearch())),
     );
     menu.hidden = false;
     menu.style.left = `${Math.min(x, window.innerWidth - 220)}px`;

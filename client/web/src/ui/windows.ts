@@ -43,7 +43,7 @@ export class Windows {
       if (!known) {
         throw new Error("This window was not opened from this SecurePACS tab. Open the study again from the Studies tab.");
       }
-      return this.runtime.studyPort(hello.studyId);
+      return this.runtime.studyPort(hello.studyId, hello.window);
     }, true);
     // A closed window leaves the list the next time someone looks (the Viewer tab polls).
     window.addEventListener("focus", () => this.prune());

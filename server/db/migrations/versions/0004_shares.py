@@ -1,4 +1,4 @@
-"""Shares (sealed grants, pending by email), anonymous links, and the share email preference.
+"""Shares, anonymous links, endorsements and the share email preference.
 
 Revision ID: 0004
 Revises: 0003
@@ -18,7 +18,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Create share and link; add account.notify_shares."""
+    """Create share, link and endorsement; add account.notify_shares."""
     with op.batch_alter_table("account") as batch:
         batch.add_column(
             sa.Column("notify_shares", sa.Boolean(), nullable=False, server_default=sa.false())
@@ -79,10 +79,28 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_link")),
     )
     op.create_index(op.f("ix_link_study_id"), "link", ["study_id"], unique=False)
+    op.create_table(
+        "endorsement",
+        sa.Column("id", sa.String(32), nullable=False),
+        sa.Column("study_id", sa.String(32), nullable=False),
+        sa.Column("grant", Opaque(512), nullable=False),
+        sa.Column("recipient_keys", Opaque(256), nullable=False),
+        sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["study_id"],
+            ["study.id"],
+            name=op.f("fk_endorsement_study_id_study"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_endorsement")),
+    )
+    op.create_index(op.f("ix_endorsement_study_id"), "endorsement", ["study_id"], unique=False)
 
 
 def downgrade() -> None:
     """Drop what upgrade created."""
+    op.drop_index(op.f("ix_endorsement_study_id"), table_name="endorsement")
+    op.drop_table("endorsement")
     op.drop_index(op.f("ix_link_study_id"), table_name="link")
     op.drop_table("link")
     op.drop_index(op.f("ix_share_recipient_id"), table_name="share")
