@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, get_args
 
+from securepacs.client.api import ApiError
 from securepacs.client.download import Downloader, DownloadProgress, IntegrityError, VersionMemory
 from securepacs.client.httpx_transport import HttpxTransport
 from securepacs.client.library import StudyRow, UnknownStudy, load_rows, resolve, short_id
@@ -288,7 +289,10 @@ async def _rows(s: _Session) -> tuple[Unlocked, list[StudyRow]]:
     failed += failed_shared
     for notice in notices:
         print(f"securepacs: {notice}", file=sys.stderr)  # noqa: T201
-    await complete_pending(Sharing(s.flows.api, unlocked.keys, memory, s.server))
+    try:
+        await complete_pending(Sharing(s.flows.api, unlocked.keys, memory, s.server))
+    except ApiError as error:
+        print(f"securepacs: pending shares stay pending for now: {error.detail}", file=sys.stderr)  # noqa: T201
     for study_id in failed:
         print(  # noqa: T201
             f"securepacs: study {short_id(study_id)} does not open with your keys "
@@ -446,6 +450,7 @@ async def cmd_stats(s: _Session, _: argparse.Namespace) -> None:
     stats = await s.flows.api.stats()
     _say(f"Studies: {stats.studies}\nFiles: {stats.files}")
     _say(f"Used storage: {_mb(stats.used_bytes)} of {_mb(stats.limit_bytes)}")
+    _say(f"Shared studies: {stats.shared_studies}\nReceived studies: {stats.received_studies}")
 
 
 def add_study_commands(sub: Any) -> None:

@@ -98,7 +98,10 @@ def expiry_of_date(day: date | None) -> int:
     """
     if day is None:
         return 0
-    moment = datetime.combine(day + timedelta(days=1), time(0, 0), UTC)
+    try:
+        moment = datetime.combine(day + timedelta(days=1), time(0, 0), UTC)
+    except OverflowError:
+        raise ShareProblem("Choose an expiration date before 9999-12-31, or none.") from None
     if moment <= datetime.now(UTC):
         raise ShareProblem("The expiration date has passed. Choose a later date, or none.")
     return int(moment.timestamp())

@@ -16,6 +16,7 @@ scan, an upload or a search goes out as events through the ``emit`` callable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from datetime import UTC, date, datetime
@@ -180,6 +181,8 @@ class Session:
         self.scan_report, self.scan_folder_path = None, None
         self.ports, self._features = None, None
         self.senders = {}
+        # The next person signed in on this tab brings their own remembered fingerprints.
+        self.fingerprints = FingerprintMemory(on_change=self.fingerprints.on_change)
 
     def _signed_in(self, unlocked: Unlocked) -> dict[str, Any]:
         self.unlocked, self.pending = unlocked, None
@@ -377,7 +380,9 @@ class Session:
         unlocked = self._keys()
         keys = unlocked.keys
         if source == "personal":
-            await self._sharing().complete_pending()
+            # Best effort: the worklist must not fail because pending shares could not complete.
+            with contextlib.suppress(ApiError, TransportFailure):
+                await self._sharing().complete_pending()
         summaries = await self.api.list_studies("shared" if source == "shared" else "mine")
         self._check(request_id)
         rows: list[StudyRow] = []
@@ -522,6 +527,11 @@ class Session:
         value = _permission(permission)
         expires_at = _expiry(expires)
         if email.strip().lower() == self._keys().view.email.strip().lower():
+            if value > PERMISSION_DOWNLOAD:
+                raise SessionError(
+                    "Your own email creates an anonymous link, which allows View or Download "
+                    "only. Choose one of those."
+                )
             created = await self._sharing().create_link(study_id, value, expires_at)
             return {"link_url": created.url, "link_id": created.link.link_id}
         result = await self._sharing().share(study_id, email, value, expires_at, message)

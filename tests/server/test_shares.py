@@ -117,7 +117,13 @@ async def test_edit_changes_the_details_everyone_sees(
     ada, bob, carol = await _people(client, settings, "ada", "bob", "carol")
     study_id = await upload_study(ada, tmp_path / "in")
     await ada.sharing().share(study_id, bob.email, PERMISSION_VIEW)
-    await ada.sharing().share(study_id, carol.email, PERMISSION_EDIT)
+    made = await ada.sharing().share(study_id, carol.email, PERMISSION_EDIT)
+    with pytest.raises(ShareProblem, match="already shared with this person"):
+        await ada.sharing().share(study_id, carol.email, PERMISSION_EDIT)
+    # Changing an editor's terms keeps one endorsement for them, not one per change.
+    await ada.sharing().update(made.share, PERMISSION_ADMIN)
+    await ada.sharing().update(made.share, PERMISSION_EDIT)
+    assert len((await ada.api.study(study_id)).endorsements) == 1
     with pytest.raises(EditProblem, match="Edit permission"):
         await edit_details(bob.downloader(), bob.keys, study_id, {"study_description": "x"})
     with pytest.raises(ApiError) as refused:

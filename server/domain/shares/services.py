@@ -14,7 +14,7 @@ import logging
 import secrets
 from typing import TYPE_CHECKING, Final
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -241,9 +241,9 @@ class ShareService:
             updated_at=now,
         )
         self.db.add(share)
-        if recipient is not None:
-            self._endorse(share, recipient)
         try:
+            if recipient is not None:
+                await self._endorse(share, recipient)
             await self.db.commit()
         except IntegrityError:
             await self.db.rollback()
@@ -255,10 +255,17 @@ class ShareService:
             await self._tell(recipient, account)
         return _share_view(share, account.email)
 
-    def _endorse(self, share: Share, recipient: Account) -> None:
+    async def _endorse(self, share: Share, recipient: Account) -> None:
         """Keep an Edit or Admin grant for good (protocol.md §15.4), in the caller's transaction."""
         if share.grant is None or share.permission < PERMISSION_EDIT:
             return
+        # One per person and study is proof enough: a newer grant to the same keys replaces it.
+        await self.db.execute(
+            delete(Endorsement).where(
+                Endorsement.study_id == share.study_id,
+                Endorsement.recipient_keys == recipient.public_keys,
+            )
+        )
         self.db.add(
             Endorsement(
                 id=secrets.token_hex(16),
@@ -300,7 +307,7 @@ class ShareService:
         share.granter_id = account.id
         share.updated_at = utcnow()
         if recipient is not None:
-            self._endorse(share, recipient)
+            await self._endorse(share, recipient)
         await self.db.commit()
         return _share_view(share, account.email)
 
@@ -344,7 +351,7 @@ class ShareService:
         share.grant = grant
         share.granter_id = account.id
         share.updated_at = utcnow()
-        self._endorse(share, recipient)
+        await self._endorse(share, recipient)
         await self.db.commit()
         await self._tell(recipient, account)
         return _share_view(share, account.email)
