@@ -181,7 +181,12 @@ async def cmd_upload(s: _Session, a: argparse.Namespace) -> None:
 
         scanner = scan_folder
     try:
-        unlocked = await s.unlock()
+        into = ""
+        if a.into:
+            unlocked, target = await pick_study(s, a.into)
+            into = target.study_id
+        else:
+            unlocked = await s.unlock()
         line = ProgressLine()
         uploader = Uploader(
             s.flows.api,
@@ -195,6 +200,7 @@ async def cmd_upload(s: _Session, a: argparse.Namespace) -> None:
             message=a.message or "",
             jobs=a.jobs,
             verify=a.verify,
+            into=into,
         )
         result = await uploader.upload_folder(folder, options)
     except (UploadError, ScanFailed) as error:
@@ -461,6 +467,9 @@ def add_study_commands(sub: Any) -> None:
     p.add_argument("--sender-email", help="sender email shown with the study (default: yours)")
     p.add_argument("--jobs", type=int, default=4, help="parallel requests (default 4)")
     p.add_argument("--verify", action="store_true", help="read every file back and compare")
+    p.add_argument(
+        "--into", metavar="STUDY", help="add the files to a study shared with you with Edit"
+    )
     p.set_defaults(run=cmd_upload)
     for name, helptext in (("ls", "list your studies"), ("search", "find studies")):
         p = sub.add_parser(name, help=helptext)

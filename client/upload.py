@@ -24,17 +24,19 @@ import msgspec
 
 from securepacs.client.api import ApiError, b64
 from securepacs.client.coalescing import Batches, Coalesced, commits, lookups
-from securepacs.client.download import Downloader
+from securepacs.client.download import Downloader, IntegrityError
 from securepacs.client.journal import Journal, JournalFile, JournalStudy
 from securepacs.client.retry import RetryPolicy, retrying
 from securepacs.client.scanned import StudyAttributes, merge_attributes
-from securepacs.client.sealing import SealedInstance, StudySeal
+from securepacs.client.sealing import SealedInstance, StudyMetadata, StudySeal, decode_metadata
 from securepacs.client.tasks import first_error
 from securepacs.client.trust import trusted_signers
 from securepacs.crypto import (
+    PERMISSION_EDIT,
     ciphertext_size,
     new_file_id,
     open_manifest,
+    open_metadata,
     study_uid_tag,
     unwrap_study_key,
 )
@@ -125,6 +127,9 @@ class UploadOptions(msgspec.Struct, frozen=True, kw_only=True):
     jobs: int = 4
     verify: bool = False
     retry_attempts: int = 8
+    # A study shared with me with Edit or Admin (its id): the folder's files are added to it
+    # instead of to studies of my own (protocol.md §15.4). The folder must hold that study only.
+    into: str = ""
 
 
 class StudyOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -493,6 +498,10 @@ class _StudyRun:
         self.instances: asyncio.Queue[Instance | None] = asyncio.Queue()
         self.attributes: StudyAttributes | None = None
         self._stored_attributes: StudyAttributes | None = None
+        # Adding to someone else's study: its summary (the owner's key wrap and UID tag, which
+        # stay as they are) and its metadata as stored (its sender and message stay too).
+        self._target: StudySummaryView | None = None
+        self._target_metadata: StudyMetadata | None = None
         self.outcome: StudyOutcome
 
     def close(self, attributes: StudyAttributes) -> None:
@@ -500,7 +509,37 @@ class _StudyRun:
         self.attributes = attributes
         self.instances.put_nowait(None)
 
+    async def _prepare_into(self) -> tuple[StudySeal, tuple[ManifestEntry, ...], int]:
+        """Add to a study shared with me: its key from my grant, its manifest verified."""
+        api, keys, policy = self.uploader.api, self.uploader.keys, self.policy
+        downloader = Downloader(api, keys, policy=policy)
+        try:
+            opened = await downloader.open(self.options.into)
+        except IntegrityError as error:
+            raise UploadError(str(error)) from None
+        if opened.row.permission < PERMISSION_EDIT:
+            raise UploadError(
+                "Your access to this study does not include adding files to it. Ask its owner "
+                "for Edit permission."
+            )
+        if opened.row.attributes.study_instance_uid != self.uid:
+            raise UploadError(
+                "The folder holds files of another study than the one you chose to add to. "
+                "Choose a folder with files of that study only, or upload it to your own studies."
+            )
+        summary = opened.detail.summary
+        study_id = bytes.fromhex(summary.study_id)
+        self._target = summary
+        self._target_metadata = decode_metadata(
+            open_metadata(opened.study_key, study_id, summary.metadata)
+        )
+        self._stored_attributes = self._target_metadata.attributes
+        seal = StudySeal(keys, study_key=opened.study_key, study_id=study_id)
+        return seal, opened.manifest.entries, opened.manifest.manifest_version
+
     async def _prepare(self, tag: bytes) -> tuple[StudySeal, tuple[ManifestEntry, ...], int]:
+        if self.options.into:
+            return await self._prepare_into()
         api, keys, policy = self.uploader.api, self.uploader.keys, self.policy
         summary = await self.uploader._lookups.submit(tag, None)
         pending = self.journal.study(tag)
@@ -633,16 +672,18 @@ class _StudyRun:
         version = base_version + 1
         all_entries = [*base_entries, *entries]
         uploader._update(force=True, phase="committing")
+        stored = self._target_metadata
         metadata = seal.metadata(
             attributes,
-            sender_email=options.sender_email,
-            message=options.message,
+            sender_email=options.sender_email if stored is None else stored.sender_email,
+            message=options.message if stored is None else stored.message,
             instance_count=len(all_entries),
             manifest_version=version,
         )
+        target = self._target
         body = {
-            "uid_tag": b64(tag),
-            "wrapped_key": b64(seal.wrapped_key()),
+            "uid_tag": b64(tag if target is None else target.uid_tag),
+            "wrapped_key": b64(seal.wrapped_key() if target is None else target.wrapped_key),
             "metadata": b64(metadata),
             "manifest": b64(seal.manifest(version, all_entries)),
             "manifest_version": version,

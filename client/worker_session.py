@@ -646,8 +646,13 @@ class Session:
             "studies": len(report.studies),
         }
 
-    async def upload(self, sender_email: str = "", message: str = "") -> dict[str, Any]:
-        """Seal and upload the scanned folder; progress events as it goes."""
+    async def upload(
+        self, sender_email: str = "", message: str = "", into: str = ""
+    ) -> dict[str, Any]:
+        """Seal and upload the scanned folder; progress events as it goes.
+
+        ``into``: a study shared with me with Edit or Admin, which the files are added to.
+        """
         unlocked = self._keys()
         if self.scan_report is None or self.scan_folder_path is None:
             raise SessionError("Choose a folder first, then wait for the scan to finish.")
@@ -668,7 +673,7 @@ class Session:
         )
         result = await uploader.upload_folder(
             self.scan_folder_path,
-            UploadOptions(sender_email=sender_email.strip(), message=message),
+            UploadOptions(sender_email=sender_email.strip(), message=message, into=into),
         )
         self.scan_report = None
         return {

@@ -377,7 +377,8 @@ def test_download_cancel_stops_and_a_closed_app_tab_ends_the_download(
         else:
             held.append(route)
 
-    tab.context.route(re.compile(r"/api/v1/blobs/[0-9a-f]{32}$"), hold)
+    # A download's range reads say that they are one (protocol.md §15.1).
+    tab.context.route(re.compile(r"/api/v1/blobs/[0-9a-f]{32}\?download=true$"), hold)
     window = open_download(page)
     watch(tab, window)
     start = window.get_by_role("button", name="Start download")

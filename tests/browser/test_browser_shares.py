@@ -16,7 +16,9 @@ import zipfile
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+import pydicom
 from playwright.sync_api import expect
+from pydicom.uid import generate_uid
 
 from tests.browser.app import SLOW, open_download, open_viewer, row_action, sign_up, upload
 from tests.browser.conftest import Tab, open_tab
@@ -194,6 +196,26 @@ def test_sharing_between_people_and_with_an_anonymous_link(
         for page in (ada, bob):
             _refresh(page)
             expect(page.get_by_test_id("study-row")).to_contain_text("Reviewed by Carol")
+
+        # Edit also adds files: Carol adds one more slice of the same study.
+        extra = tmp_path / "extra"
+        extra.mkdir()
+        first = pydicom.dcmread(next((tmp_path / "study").rglob("*.dcm")))
+        first.SOPInstanceUID = generate_uid()
+        first.file_meta.MediaStorageSOPInstanceUID = first.SOPInstanceUID
+        first.save_as(extra / "extra.dcm", enforce_file_format=True)
+        row_action(carol, "Add files")
+        panel = carol.get_by_test_id("upload-panel")
+        expect(panel.get_by_test_id("destination")).to_contain_text("Add to the shared study")
+        panel.get_by_test_id("folder-input").set_input_files(extra)
+        expect(panel.get_by_test_id("found")).to_have_text(
+            re.compile(r"^Found 1 file"), timeout=SLOW
+        )
+        panel.get_by_role("button", name="Upload", exact=True).click()
+        expect(panel.get_by_test_id("upload-finished")).to_have_text("Finished", timeout=SLOW)
+        panel.get_by_role("button", name="Close").click()
+        _refresh(ada)
+        expect(ada.get_by_test_id("study-row").get_by_role("gridcell").nth(8)).to_have_text("4")
 
         # Admin: Carol shares onwards (to someone without an account: pending).
         carol.get_by_test_id("row-actions").click()

@@ -10,10 +10,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+import pydicom
 import pytest
+from pydicom.data import get_testdata_file
+from pydicom.uid import generate_uid
 from sqlalchemy import update
 
 from securepacs.client.api import ApiError
+from securepacs.client.dicom import scan_folder
 from securepacs.client.download import IntegrityError
 from securepacs.client.editing import EditProblem, edit_details
 from securepacs.client.library import load_rows
@@ -24,6 +28,7 @@ from securepacs.client.sharing import (
     parse_link_url,
 )
 from securepacs.client.trust import FingerprintChanged
+from securepacs.client.upload import Uploader, UploadError, UploadOptions
 from securepacs.crypto import (
     PERMISSION_ADMIN,
     PERMISSION_DOWNLOAD,
@@ -408,3 +413,58 @@ async def test_links_allow_view_or_download_and_expiries_stay_in_range(
             made.share.share_id, {"permission": PERMISSION_VIEW, "expires_at": 253_402_300_800}
         )
     assert refused.value.status in (400, 422)
+
+
+async def test_an_editor_adds_files_and_a_viewer_cannot(
+    client: AsyncTestClient[Litestar], settings: Settings, tmp_path: Path
+) -> None:
+    ada, bob, carol = await _people(client, settings, "ada", "bob", "carol")
+    study_id = await upload_study(ada, tmp_path / "in")
+    await ada.sharing().share(study_id, bob.email, PERMISSION_VIEW)
+    await ada.sharing().share(study_id, carol.email, PERMISSION_EDIT)
+    opened = await ada.downloader().open(study_id)
+    # One more slice of the same study, which Carol has.
+    more = tmp_path / "more"
+    more.mkdir()
+    dataset = pydicom.dcmread(str(get_testdata_file("CT_small.dcm")))
+    dataset.StudyInstanceUID = opened.row.attributes.study_instance_uid
+    dataset.SOPInstanceUID = generate_uid()
+    dataset.save_as(more / "extra.dcm")
+    other = tmp_path / "other"
+    other.mkdir()
+    dataset.StudyInstanceUID = generate_uid()
+    dataset.save_as(other / "other.dcm")
+
+    def uploader(actor: Actor) -> Uploader:
+        return Uploader(
+            actor.api, actor.keys, scanner=scan_folder, journal_dir=tmp_path / actor.email
+        )
+
+    with pytest.raises(UploadError, match="Edit permission"):
+        await uploader(bob).upload_folder(more, UploadOptions(into=study_id))
+    with pytest.raises(UploadError, match="another study"):
+        await uploader(carol).upload_folder(other, UploadOptions(into=study_id))
+    result = await uploader(carol).upload_folder(more, UploadOptions(into=study_id))
+    assert [(s.study_id, s.uploaded, s.appended) for s in result.studies] == [(study_id, 1, True)]
+    # Everyone reads three files now; the owner's key wrap, tag, sender and message stayed.
+    for actor in (ada, bob, carol):
+        now = await actor.downloader().open(study_id)
+        assert len(now.manifest.entries) == 3
+        assert now.manifest.signer == carol.keys.public.ed25519
+    after = await ada.api.study(study_id)
+    assert (after.summary.uid_tag, after.summary.wrapped_key) == (
+        opened.detail.summary.uid_tag,
+        opened.detail.summary.wrapped_key,
+    )
+    mine, _ = await load_rows(ada.api, ada.keys)
+    assert mine[0].sender_email == opened.row.sender_email
+    # The new file counts against Carol's storage, not Ada's.
+    assert (await carol.api.stats()).used_bytes > 0
+    # And the owner can still add files after Carol did.
+    dataset.StudyInstanceUID = opened.row.attributes.study_instance_uid
+    dataset.SOPInstanceUID = generate_uid()
+    again = tmp_path / "again"
+    again.mkdir()
+    dataset.save_as(again / "again.dcm")
+    await uploader(ada).upload_folder(again, UploadOptions())
+    assert len((await bob.downloader().open(study_id)).manifest.entries) == 4

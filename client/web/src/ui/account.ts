@@ -46,7 +46,7 @@ interface NewRecoveryKey {
 /** "Email me on studies shared with me", saved as soon as it changes. */
 function notifications(app: App, on: boolean): HTMLElement {
   const box = h("input", { type: "checkbox", name: "notify_shares", checked: on });
-  const saved = h("span", { class: "hint", role: "status" });
+  const saved = h("span", { class: "hint", "aria-live": "polite", "data-testid": "notifications-saved" });
   box.addEventListener("change", () => {
     box.disabled = true;
     app.runtime.call("set_notifications", { shared_with_me: box.checked }).then(

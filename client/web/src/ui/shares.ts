@@ -93,7 +93,7 @@ function dateInput(value = ""): HTMLInputElement {
 function linkShown(url: string): HTMLElement {
   const box = h("input", { type: "text", readonly: true, value: url, "data-testid": "link-url", "aria-label": "Anonymous link" });
   box.value = url;
-  const copied = h("span", { class: "hint", role: "status" });
+  const copied = h("span", { class: "hint", "aria-live": "polite" });
   const copy = h("button", { type: "button", class: "primary" }, "Copy link");
   copy.addEventListener("click", () => {
     box.select();
@@ -353,16 +353,18 @@ export async function manageShares(app: App, row: StudyRow): Promise<void> {
     }
   }
 
+  // Enabled once the list is in, so that nothing the person started is moved by its arrival.
   const toolbar = h(
     "div",
     { class: "actions" },
-    h("button", { type: "button", onclick: newShare }, "New Share"),
-    h("button", { type: "button", onclick: newLink }, "Create anonymous link"),
+    h("button", { type: "button", disabled: true, onclick: newShare }, "New Share"),
+    h("button", { type: "button", disabled: true, onclick: newLink }, "Create anonymous link"),
   );
   const body = h("div", { class: "shares" }, h("div", { class: "share-left" }, toolbar, list), panel);
   const dialog = openDialog(`Manage Shares: ${describe(row)}`, [body, status], [{ label: "Close", value: "close" }], {
     testId: "shares-dialog",
   });
   await reload();
+  for (const button of toolbar.querySelectorAll("button")) button.disabled = false;
   await dialog;
 }

@@ -8,6 +8,7 @@ import { errorText, WorkerFailure } from "../rpc";
 import type { App } from "./app";
 import { manageShares, PERMISSIONS } from "./shares";
 import { uploadPanel } from "./upload";
+import { describe } from "./windows";
 
 export interface StudyRow {
   row: number;
@@ -229,7 +230,7 @@ function properties(app: App, row: StudyRow, changed: () => void): void {
   const description = h("input", { name: "study_description", "aria-label": "Description" });
   description.value = row.study_description;
   const editable = row.is_owner || MAY_EDIT.has(row.permission);
-  const note = h("p", { class: "message", role: "status", "data-testid": "properties-status" });
+  const note = h("p", { class: "message", "aria-live": "polite", "data-testid": "properties-status" });
   const save = h("button", { type: "button" }, "Save description");
   save.addEventListener("click", () => {
     save.disabled = true;
@@ -324,6 +325,13 @@ export function studiesTab(app: App, container: HTMLElement): void {
         "Download as zip",
         MAY_DOWNLOAD.has(row.permission) ? () => void app.windows.openDownload(row) : null,
         "Your access to this study does not include downloading it.",
+      ),
+      item(
+        "Add files",
+        !row.is_owner && MAY_EDIT.has(row.permission)
+          ? () => uploadPanel(app, () => void runSearch(true), { study_id: row.study_id, label: describe(row) })
+          : null,
+        row.is_owner ? "Upload Study adds files to your own studies." : "Adding files needs Edit permission.",
       ),
       item("Send To Dicom", null, "No DICOM node is configured."),
       item(

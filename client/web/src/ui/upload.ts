@@ -83,7 +83,13 @@ function pickedFiles(list: FileList): ChosenFile[] {
   return Array.from(list).map((file) => ({ path: file.webkitRelativePath || file.name, file }));
 }
 
-export function uploadPanel(app: App, onFinished: () => void): void {
+/** Where the files go: my own studies, or a study shared with me with Edit (its id and label). */
+export interface UploadTarget {
+  study_id: string;
+  label: string;
+}
+
+export function uploadPanel(app: App, onFinished: () => void, into: UploadTarget | null = null): void {
   if (document.querySelector("[data-testid=upload-panel]")) return;
   const picker = h("input", { type: "file", multiple: true, webkitdirectory: true, hidden: true, "data-testid": "folder-input" });
   const zone = h("button", { type: "button", class: "dropzone", "data-testid": "dropzone" }, "Click / Drag folder");
@@ -180,7 +186,7 @@ export function uploadPanel(app: App, onFinished: () => void): void {
     note.classList.remove("error");
     note.textContent = "Encrypting and uploading… Keep this tab open until the upload finishes.";
     app.runtime
-      .call<UploadResult>("upload", { sender_email: sender.value, message: message.value })
+      .call<UploadResult>("upload", { sender_email: sender.value, message: message.value, into: into?.study_id ?? "" })
       .then((result) => {
         show(result.progress);
         note.textContent = "";
@@ -224,12 +230,13 @@ export function uploadPanel(app: App, onFinished: () => void): void {
     "aside",
     { class: "upload-panel", "data-testid": "upload-panel", "aria-label": "Upload Study" },
     h("h2", {}, "Upload Study"),
-    h("p", { class: "destination", "data-testid": "destination" }, "Upload to Personal studies"),
+    h("p", { class: "destination", "data-testid": "destination" }, into ? `Add to the shared study ${into.label}` : "Upload to Personal studies"),
     zone,
     picker,
     found,
-    field("Sender email", sender),
-    field("Message", message),
+    // Adding to someone else's study keeps its sender and message.
+    into ? "" : field("Sender email", sender),
+    into ? "" : field("Message", message),
     h("div", { class: "actions" }, upload, close),
     bar,
     counts,
