@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from securepacs.client.cli_studies import (
+    Session,
     StudyCommandError,
-    complete_pending,
     pick_study,
+    say,
     secret_line,
 )
 from securepacs.client.sharing import (
@@ -28,26 +29,13 @@ from securepacs.client.trust import FingerprintChanged, FingerprintMemory, KeysR
 
 if TYPE_CHECKING:
     import argparse
-    from pathlib import Path
 
-    from securepacs.client.accounts import AccountFlows, Unlocked
+    from securepacs.client.accounts import Unlocked
 
 __all__ = ("add_share_commands",)
 
 
-class _Session(Protocol):
-    flows: AccountFlows
-    config_dir: Path
-    server: str
-
-    async def unlock(self) -> Unlocked: ...
-
-
-def _say(text: str) -> None:
-    print(text, flush=True)  # noqa: T201
-
-
-def _sharing(s: _Session, unlocked: Unlocked) -> Sharing:
+def _sharing(s: Session, unlocked: Unlocked) -> Sharing:
     memory = FingerprintMemory(s.config_dir / "fingerprints.json")
     return Sharing(s.flows.api, unlocked.keys, memory, s.server)
 
@@ -71,7 +59,7 @@ def _when(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-async def cmd_share(s: _Session, a: argparse.Namespace) -> None:
+async def cmd_share(s: Session, a: argparse.Namespace) -> None:
     """Share a study with a person, by email."""
     unlocked, row = await pick_study(s, a.study)
     sharing = _sharing(s, unlocked)
@@ -85,19 +73,18 @@ async def cmd_share(s: _Session, a: argparse.Namespace) -> None:
     share = result.share
     label = PERMISSION_LABELS[permission]
     if result.recipient is None:
-        _say(
+        say(
             f"Shared with {share.recipient_email} ({label}), pending: they have no account yet. "
             "The share completes the next time you use SecurePACS after they have registered."
         )
     else:
-        _say(f"Shared with {share.recipient_email} ({label}); share id {share.share_id}.")
+        say(f"Shared with {share.recipient_email} ({label}); share id {share.share_id}.")
         if result.recipient.seen == "new":
-            _say(
+            say(
                 f"Their key fingerprint: {result.recipient.fingerprint}\n"
                 "Compare it with them in person or by phone; a later change will be flagged."
             )
-    _say(f"Expires: {_when(share.expires_at)}")
-    await complete_pending(sharing)
+    say(f"Expires: {_when(share.expires_at)}")
 
 
 def _permission(name: str) -> int:
@@ -107,7 +94,7 @@ def _permission(name: str) -> int:
         raise StudyCommandError(str(error)) from None
 
 
-async def cmd_link(s: _Session, a: argparse.Namespace) -> None:
+async def cmd_link(s: Session, a: argparse.Namespace) -> None:
     """Create an anonymous link to a study; the URL is shown once."""
     unlocked, row = await pick_study(s, a.study)
     password = None
@@ -121,7 +108,7 @@ async def cmd_link(s: _Session, a: argparse.Namespace) -> None:
         )
     except ShareProblem as error:
         raise StudyCommandError(str(error)) from None
-    _say(created.url)
+    say(created.url)
     print(  # noqa: T201
         f"Link {created.link.link_id} ({PERMISSION_LABELS[created.link.permission]}, expires "
         f"{_when(created.link.expires_at)}). This is the only time the link is shown: pass it "
@@ -131,29 +118,29 @@ async def cmd_link(s: _Session, a: argparse.Namespace) -> None:
     )
 
 
-async def cmd_shares(s: _Session, a: argparse.Namespace) -> None:
+async def cmd_shares(s: Session, a: argparse.Namespace) -> None:
     """Who a study is shared with, and its links."""
-    unlocked, row = await pick_study(s, a.study)
-    await complete_pending(_sharing(s, unlocked))
+    _, row = await pick_study(s, a.study)
+    # pick_study's worklist load has already completed pending shares (and said so).
     listing = await s.flows.api.shares(row.study_id)
     if not listing.shares and not listing.links:
-        _say("This study is not shared.")
+        say("This study is not shared.")
     for share in listing.shares:
         state = " (pending)" if share.pending else ""
-        _say(
+        say(
             f"{share.share_id}  {share.recipient_email}{state}  "
             f"{PERMISSION_LABELS[share.permission]}  expires {_when(share.expires_at)}  "
             f"created {_when(share.created_at)} by {share.created_by}"
         )
     for link in listing.links:
-        _say(
+        say(
             f"{link.link_id}  anonymous link  {PERMISSION_LABELS[link.permission]}  "
             f"expires {_when(link.expires_at)}  created {_when(link.created_at)} by "
             f"{link.created_by}"
         )
 
 
-async def cmd_unshare(s: _Session, a: argparse.Namespace) -> None:
+async def cmd_unshare(s: Session, a: argparse.Namespace) -> None:
     """Revoke a share or a link, by the id `securepacs shares` shows."""
     unlocked = await s.unlock()
     typed = a.share.strip().lower()
@@ -165,7 +152,7 @@ async def cmd_unshare(s: _Session, a: argparse.Namespace) -> None:
         what = await _sharing(s, unlocked).unshare(typed)
     except ShareProblem as error:
         raise StudyCommandError(str(error)) from None
-    _say(f"The {what} is revoked; access ends now.")
+    say(f"The {what} is revoked; access ends now.")
 
 
 def add_share_commands(sub: Any) -> None:

@@ -43,10 +43,12 @@ if TYPE_CHECKING:
     from securepacs.client.accounts import AccountFlows, Unlocked
 
 __all__ = (
+    "Session",
     "StudyCommandError",
     "add_study_commands",
     "complete_pending",
     "pick_study",
+    "say",
     "secret_line",
 )
 
@@ -55,15 +57,20 @@ class StudyCommandError(Exception):
     """A study command failed in a way the person can act on; the message says how."""
 
 
-class _Session(Protocol):
+class Session(Protocol):
+    """What a CLI command runs with: the signed-in flows, the config folder, the server."""
+
     flows: AccountFlows
     config_dir: Path
     server: str
 
-    async def unlock(self) -> Unlocked: ...
+    async def unlock(self) -> Unlocked:
+        """The account's keys, unlocked with the password asked for now."""
+        ...
 
 
-def _say(text: str) -> None:
+def say(text: str) -> None:
+    """One line of a command's output on standard output."""
     print(text, flush=True)  # noqa: T201
 
 
@@ -161,7 +168,7 @@ class ProgressLine:
         )
 
 
-async def cmd_upload(s: _Session, a: argparse.Namespace) -> None:
+async def cmd_upload(s: Session, a: argparse.Namespace) -> None:
     """Upload a folder (or resume an interrupted upload of it)."""
     # Started first (by client/launch.py if it read the same folder from the command line):
     # the child imports pydicom and scans while this process imports and hashes the password.
@@ -212,21 +219,21 @@ async def cmd_upload(s: _Session, a: argparse.Namespace) -> None:
         attributes = outcome.attributes
         what = "added to" if outcome.appended else "uploaded as"
         if not outcome.uploaded:
-            _say(
+            say(
                 f"{attributes.patient_name or '(no name)'} {attributes.study_date}: already "
                 f"stored as {short_id(outcome.study_id)} ({outcome.already_stored} files)"
             )
             continue
-        _say(
+        say(
             f"{attributes.patient_name or '(no name)'} {attributes.study_date}: "
             f"{outcome.uploaded} files {what} study {short_id(outcome.study_id)}"
         )
     for path in result.unsupported:
-        _say(f"skipped (not DICOM): {path}")
+        say(f"skipped (not DICOM): {path}")
     for path, reason in result.broken:
-        _say(f"skipped (damaged DICOM, {reason}): {path}")
+        say(f"skipped (damaged DICOM, {reason}): {path}")
     progress = result.progress
-    _say(
+    say(
         f"Upload finished! {progress.files_uploaded} files, {_mb(progress.bytes_uploaded)} in "
         f"{_clock(progress.elapsed)}; {progress.unsupported} unsupported, "
         f"{progress.broken} damaged, {progress.files_already_stored} already stored."
@@ -280,10 +287,10 @@ def _table(rows: list[StudyRow]) -> None:
     ]
     widths = [min(30, max(len(line[i]) for line in lines)) for i in range(len(header))]
     for line in lines:
-        _say("  ".join(cell[:30].ljust(width) for cell, width in zip(line, widths, strict=True)))
+        say("  ".join(cell[:30].ljust(width) for cell, width in zip(line, widths, strict=True)))
 
 
-async def _rows(s: _Session) -> tuple[Unlocked, list[StudyRow]]:
+async def _rows(s: Session) -> tuple[Unlocked, list[StudyRow]]:
     unlocked = await s.unlock()
     memory = FingerprintMemory(s.config_dir / "fingerprints.json")
     rows, failed = await load_rows(s.flows.api, unlocked.keys)
@@ -308,7 +315,7 @@ async def _rows(s: _Session) -> tuple[Unlocked, list[StudyRow]]:
     return unlocked, rows
 
 
-async def cmd_search(s: _Session, a: argparse.Namespace) -> None:
+async def cmd_search(s: Session, a: argparse.Namespace) -> None:
     """List studies, filtered by any worklist field and sorted."""
     filter_ = _filter(a)
     unlocked, rows = await _rows(s)
@@ -323,11 +330,11 @@ async def cmd_search(s: _Session, a: argparse.Namespace) -> None:
     )
     selected = [by_attributes[id(attributes)] for attributes in found]
     _table(selected)
-    _say(f"{len(selected)} of {len(rows)} studies")
+    say(f"{len(selected)} of {len(rows)} studies")
     del unlocked
 
 
-async def pick_study(s: _Session, typed: str) -> tuple[Unlocked, StudyRow]:
+async def pick_study(s: Session, typed: str) -> tuple[Unlocked, StudyRow]:
     """Unlock, then the one study of mine or shared with me whose id starts with ``typed``."""
     unlocked, rows = await _rows(s)
     try:
@@ -337,7 +344,7 @@ async def pick_study(s: _Session, typed: str) -> tuple[Unlocked, StudyRow]:
     return unlocked, next(row for row in rows if row.study_id == study_id)
 
 
-def _downloader(s: _Session, unlocked: Unlocked, *, download: bool = False) -> Downloader:
+def _downloader(s: Session, unlocked: Unlocked, *, download: bool = False) -> Downloader:
     return Downloader(
         s.flows.api,
         unlocked.keys,
@@ -375,7 +382,7 @@ async def _link_downloader(
     return opened.downloader(download=True), opened.keys.study_id
 
 
-async def cmd_get(s: _Session, a: argparse.Namespace) -> None:
+async def cmd_get(s: Session, a: argparse.Namespace) -> None:
     """Download a study (mine, shared with me, or behind a link URL) as files or as a zip."""
     if _is_link(a.study):
         downloader, study_id = await _link_downloader(a.study, None, download=True)
@@ -391,10 +398,10 @@ async def cmd_get(s: _Session, a: argparse.Namespace) -> None:
     try:
         if a.zip:
             await downloader.to_zip(study_id, Path(a.zip), line.download)
-            _say(f"Study {short_id(study_id)} written to {a.zip}")
+            say(f"Study {short_id(study_id)} written to {a.zip}")
         else:
             await downloader.to_folder(study_id, Path(a.output), line.download)
-            _say(f"Study {short_id(study_id)} written to {a.output}")
+            say(f"Study {short_id(study_id)} written to {a.output}")
     except IntegrityError as error:
         raise StudyCommandError(str(error)) from None
     finally:
@@ -402,14 +409,14 @@ async def cmd_get(s: _Session, a: argparse.Namespace) -> None:
             await downloader.api.transport.aclose()  # type: ignore[attr-defined]
 
 
-async def cmd_rm(s: _Session, a: argparse.Namespace) -> None:
+async def cmd_rm(s: Session, a: argparse.Namespace) -> None:
     """Delete a study and free its storage."""
     _, row = await pick_study(s, a.study)
     await s.flows.api.delete_study(row.study_id)
-    _say(f"Study {short_id(row.study_id)} deleted ({row.instance_count} files, {_mb(row.size)}).")
+    say(f"Study {short_id(row.study_id)} deleted ({row.instance_count} files, {_mb(row.size)}).")
 
 
-async def cmd_info(s: _Session, a: argparse.Namespace) -> None:
+async def cmd_info(s: Session, a: argparse.Namespace) -> None:
     """Properties of a study (mine, shared with me, or behind a link URL)."""
     if _is_link(a.study):
         downloader, study_id = await _link_downloader(a.study, None)
@@ -448,15 +455,15 @@ async def cmd_info(s: _Session, a: argparse.Namespace) -> None:
         ("Manifest version", opened.manifest.manifest_version),
     ]
     for label, value in fields:
-        _say(f"{label + ':':21} {value}")
+        say(f"{label + ':':21} {value}")
 
 
-async def cmd_stats(s: _Session, _: argparse.Namespace) -> None:
+async def cmd_stats(s: Session, _: argparse.Namespace) -> None:
     """Studies, files and storage."""
     stats = await s.flows.api.stats()
-    _say(f"Studies: {stats.studies}\nFiles: {stats.files}")
-    _say(f"Used storage: {_mb(stats.used_bytes)} of {_mb(stats.limit_bytes)}")
-    _say(f"Shared studies: {stats.shared_studies}\nReceived studies: {stats.received_studies}")
+    say(f"Studies: {stats.studies}\nFiles: {stats.files}")
+    say(f"Used storage: {_mb(stats.used_bytes)} of {_mb(stats.limit_bytes)}")
+    say(f"Shared studies: {stats.shared_studies}\nReceived studies: {stats.received_studies}")
 
 
 def add_study_commands(sub: Any) -> None:
