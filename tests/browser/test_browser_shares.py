@@ -77,6 +77,9 @@ def _new_share(page: Page, email: str, permission: str, message: str = "") -> No
     expect(panel.get_by_test_id("share-tip")).to_contain_text("enter your own email address")
     panel.get_by_label("Email").fill(email)
     panel.get_by_label("Email").dispatch_event("change")
+    # The recipient check's text moves the Save button down when it arrives: wait for it, so
+    # that the click lands on the button and not where the button was.
+    expect(panel.get_by_test_id("recipient-check")).not_to_have_text("", timeout=SLOW)
     panel.get_by_label("Permission type").select_option(permission)
     if message:
         panel.get_by_label("Message").fill(message)
