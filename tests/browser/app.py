@@ -155,6 +155,8 @@ def log_out(page: Page) -> None:
 
 def row_action(page: Page, action: str, *, row: int = 0) -> None:
     """Open the action menu of the grid's row ``row`` and choose ``action``."""
+    # As a person would: once the worklist has stopped changing under the pointer.
+    expect(page.get_by_test_id("study-grid")).to_have_attribute("aria-busy", "false", timeout=SLOW)
     page.get_by_test_id("row-actions").nth(row).click()
     page.get_by_test_id("row-menu").get_by_role("menuitem", name=action, exact=True).click()
 

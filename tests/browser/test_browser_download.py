@@ -47,6 +47,10 @@ FAKE_OPENER: Final = """
 (args) => {
   const PIECE = 8 * 1024 * 1024;
   window.served = { pieces: 0, closed: 0 };
+  // Pieces past args.holdAfter wait for window.releaseHeld(): a test can act mid-download
+  // without racing the download's speed.
+  const held = [];
+  window.releaseHeld = () => { args.holdAfter = Infinity; held.splice(0).forEach((go) => go()); };
   const zipPaths = {};
   for (const f of args.files) zipPaths[f.fileId] = `${f.seriesUid}/${f.instanceUid}.dcm`;
   const view = {
@@ -98,7 +102,9 @@ FAKE_OPENER: Final = """
         }
         stream.at += piece.length;
         window.served.pieces += 1;
-        setTimeout(() => answer(piece.buffer, [piece.buffer]), args.delayMs);
+        const send = () => setTimeout(() => answer(piece.buffer, [piece.buffer]), args.delayMs);
+        if (window.served.pieces > (args.holdAfter ?? Infinity)) held.push(send);
+        else send();
       } else if (data.op === "close") {
         streams.delete(data.handle);
         window.served.closed += 1;
@@ -178,6 +184,7 @@ def open_with_stand_in(
     can_download: bool = True,
     fail_file: str = "",
     delay_ms: int = 0,
+    hold_after: int | None = None,
 ) -> Page:
     """The download window, opened by a stand-in opener serving ``files``."""
     page = tab.page
@@ -193,6 +200,7 @@ def open_with_stand_in(
             "canDownload": can_download,
             "failFile": fail_file,
             "delayMs": delay_ms,
+            "holdAfter": hold_after,
         },
     )
     with page.expect_popup() as popup:
@@ -270,11 +278,13 @@ def test_download_stand_in_without_permission_cannot_start(tab: Tab, site: Serve
 def test_download_stand_in_cancel_stops_reading(tab: Tab, site: Server) -> None:
     """Cancel fails the browser's download and stops asking the source for pieces."""
     files = stand_in_files([8 * MIB] * 12)
-    window = open_with_stand_in(tab, site, files, delay_ms=300)
+    # One piece per file: the third file's piece waits until after Cancel.
+    window = open_with_stand_in(tab, site, files, hold_after=2)
     with window.expect_download() as download:
         window.get_by_role("button", name="Start download").click()
     expect(window.get_by_test_id("download-files")).to_have_text("2 of 12", timeout=30_000)
     window.get_by_role("button", name="Cancel").click()
+    window.evaluate("window.opener.releaseHeld()")
     status = window.get_by_test_id("download-status")
     expect(status).to_have_attribute("data-state", "cancelled")
     expect(status).to_contain_text("Download cancelled")

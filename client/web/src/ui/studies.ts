@@ -99,10 +99,20 @@ function compare(a: StudyRow, b: StudyRow, key: keyof StudyRow): number {
   return s.localeCompare(t, undefined, { sensitivity: "base", numeric: true });
 }
 
-/** The grid: a fixed header and a body that renders only the rows in view. */
+type Line = { key: string; row: StudyRow; element: HTMLElement };
+
+/**
+ * The grid: a fixed header and a body that renders only the rows in view. A row's element is
+ * kept while its row is unchanged, so that a reload or a scroll that shows the same rows does
+ * not swap the element under a pointer between its press and its release (which would lose the
+ * click); clicks are handled once, on the rows' container.
+ */
 class Grid {
   readonly element: HTMLElement;
   private rows: StudyRow[] = [];
+  private lines = new Map<string, Line>();
+  private version = 0;
+  private shown = "";
   private sortKey: keyof StudyRow | null = null;
   private descending = false;
   private selected: string | null = null;
@@ -124,6 +134,8 @@ class Grid {
     this.header.appendChild(h("span", { class: "grid-cell" }));
     this.spacer = h("div", { class: "grid-spacer" });
     this.window = h("div", { class: "grid-window", role: "rowgroup" });
+    this.window.addEventListener("click", (event) => this.clicked(event, false));
+    this.window.addEventListener("contextmenu", (event) => this.clicked(event, true));
     this.body = h("div", { class: "grid-body", "data-testid": "study-grid-body" }, this.spacer, this.window);
     this.body.addEventListener("scroll", () => this.render());
     this.element = h("div", { class: "grid", role: "grid", "data-testid": "study-grid" }, this.header, this.body);
@@ -131,9 +143,15 @@ class Grid {
 
   set(rows: StudyRow[]): void {
     this.rows = rows;
+    this.version += 1;
     this.applySort();
     this.body.scrollTop = 0;
     this.render();
+  }
+
+  /** While the worklist is fetched or searched: its rows are about to change. */
+  set busy(busy: boolean) {
+    this.element.setAttribute("aria-busy", String(busy));
   }
 
   private sortBy(key: keyof StudyRow): void {
@@ -143,6 +161,7 @@ class Grid {
       const active = button.dataset.key === key;
       button.setAttribute("aria-sort", active ? (this.descending ? "descending" : "ascending") : "none");
     }
+    this.version += 1;
     this.applySort();
     this.render();
   }
@@ -159,39 +178,56 @@ class Grid {
     const height = this.body.clientHeight || 600;
     const first = Math.max(0, Math.floor(this.body.scrollTop / ROW_HEIGHT) - OVERSCAN);
     const last = Math.min(this.rows.length, Math.ceil((this.body.scrollTop + height) / ROW_HEIGHT) + OVERSCAN);
+    const shown = `${this.version}:${first}:${last}`;
+    if (shown === this.shown) return;
+    this.shown = shown;
     this.window.style.transform = `translateY(${first * ROW_HEIGHT}px)`;
+    const lines = new Map<string, Line>();
     const elements: HTMLElement[] = [];
     for (let index = first; index < last; index += 1) {
       const row = this.rows[index];
       if (row === undefined) continue;
-      const line = h("div", {
-        class: row.study_id === this.selected ? "grid-row selected" : "grid-row",
-        role: "row",
-        "data-study": row.study_id,
-        "data-testid": "study-row",
-      });
-      line.style.gridTemplateColumns = this.template;
-      for (const column of COLUMNS) {
-        const text = column.show(row);
-        line.appendChild(h("span", { class: "grid-cell", role: "gridcell", title: text }, text));
-      }
-      const menu = h("button", { type: "button", class: "grid-cell menu-button", "aria-label": "Actions", "data-testid": "row-actions" }, "⋮");
-      menu.addEventListener("click", (event) => {
-        event.stopPropagation();
-        this.select(row);
-        const box = menu.getBoundingClientRect();
-        this.onMenu(row, box.left, box.bottom);
-      });
-      line.appendChild(menu);
-      line.addEventListener("click", () => this.select(row));
-      line.addEventListener("contextmenu", (event) => {
-        event.preventDefault();
-        this.select(row);
-        this.onMenu(row, event.clientX, event.clientY);
-      });
-      elements.push(line);
+      const key = JSON.stringify(row);
+      let line = this.lines.get(row.study_id);
+      if (line?.key !== key) line = { key, row, element: this.line(row) };
+      line.element.classList.toggle("selected", row.study_id === this.selected);
+      lines.set(row.study_id, line);
+      elements.push(line.element);
     }
-    this.window.replaceChildren(...elements);
+    this.lines = lines;
+    const current = this.window.children;
+    if (elements.length !== current.length || elements.some((element, index) => current[index] !== element)) {
+      this.window.replaceChildren(...elements);
+    }
+  }
+
+  private line(row: StudyRow): HTMLElement {
+    const line = h("div", { class: "grid-row", role: "row", "data-study": row.study_id, "data-testid": "study-row" });
+    line.style.gridTemplateColumns = this.template;
+    for (const column of COLUMNS) {
+      const text = column.show(row);
+      line.appendChild(h("span", { class: "grid-cell", role: "gridcell", title: text }, text));
+    }
+    line.appendChild(h("button", { type: "button", class: "grid-cell menu-button", "aria-label": "Actions", "data-testid": "row-actions" }, "⋮"));
+    return line;
+  }
+
+  private clicked(event: MouseEvent, context: boolean): void {
+    const target = event.target instanceof Element ? event.target : null;
+    const id = target?.closest<HTMLElement>(".grid-row")?.dataset.study;
+    const line = id === undefined ? undefined : this.lines.get(id);
+    if (line === undefined) return;
+    this.select(line.row);
+    const button = target?.closest<HTMLElement>(".menu-button");
+    if (context) {
+      event.preventDefault();
+      this.onMenu(line.row, event.clientX, event.clientY);
+    } else if (button) {
+      // The document's click closes the menu: this click opens it.
+      event.stopPropagation();
+      const box = button.getBoundingClientRect();
+      this.onMenu(line.row, box.left, box.bottom);
+    }
   }
 
   private select(row: StudyRow): void {
@@ -296,6 +332,7 @@ export function studiesTab(app: App, container: HTMLElement): void {
   const cancel = h("button", { type: "button", hidden: true }, "Cancel");
   let loadedSource: string | null = null;
   let running: number | null = null;
+  let searches = 0;
 
   const menu = h("div", { class: "menu", role: "menu", hidden: true, "data-testid": "row-menu" });
   // The plan's features decide whether the advanced viewer (MPR) is offered.
@@ -398,6 +435,8 @@ export function studiesTab(app: App, container: HTMLElement): void {
   async function runSearch(reload = false): Promise<void> {
     if (!container.isConnected) return;
     search.disabled = true;
+    searches += 1;
+    grid.busy = true;
     try {
       if ((reload || loadedSource !== source.value) && !(await load())) return;
       const result = await app.runtime.call<{ rows: StudyRow[]; total: number }>("search", { filters: filters(), today: localToday() });
@@ -416,6 +455,8 @@ export function studiesTab(app: App, container: HTMLElement): void {
       status.classList.add("error");
     } finally {
       search.disabled = false;
+      searches -= 1;
+      grid.busy = searches > 0;
     }
   }
 
