@@ -155,6 +155,16 @@ async def cmd_unshare(s: Session, a: argparse.Namespace) -> None:
     say(f"The {what} is revoked; access ends now.")
 
 
+async def cmd_trust(s: Session, a: argparse.Namespace) -> None:
+    """Accept a person's changed keys after comparing their fingerprint with them."""
+    unlocked = await s.unlock()
+    try:
+        now = await _sharing(s, unlocked).accept_keys(a.email, a.fingerprint)
+    except (ShareProblem, KeysRefused) as error:
+        raise StudyCommandError(str(error)) from None
+    say(f"The keys of {a.email.strip().lower()} (fingerprint {now}) are trusted on this device.")
+
+
 def add_share_commands(sub: Any) -> None:
     """Register the sharing commands on the CLI's subparsers."""
     perms = ["view", "download", "edit", "admin"]
@@ -174,6 +184,10 @@ def add_share_commands(sub: Any) -> None:
     p = sub.add_parser("shares", help="list a study's shares and links")
     p.add_argument("study")
     p.set_defaults(run=cmd_shares)
+    p = sub.add_parser("trust", help="accept a person's changed keys, after comparing them")
+    p.add_argument("email")
+    p.add_argument("fingerprint", help="the fingerprint you compared with them, in quotes")
+    p.set_defaults(run=cmd_trust)
     p = sub.add_parser("unshare", help="revoke a share or a link")
     p.add_argument("share", help="the share or link id that `securepacs shares` shows")
     p.set_defaults(run=cmd_unshare)

@@ -271,6 +271,33 @@ class Sharing:
             return None
         return self.fingerprints.identify(found.email, found.public_keys)
 
+    async def accept_keys(self, email: str, compared: str) -> str:
+        """Trust ``email``'s changed keys once their fingerprint was compared with them (ZK-4).
+
+        ``compared`` is the fingerprint the person read out with its owner. It must be the one
+        the server serves now, so that keys which change again in between are not accepted.
+        Returns the fingerprint now remembered.
+
+        Raises:
+            ShareProblem: they have no account, or the server's keys have another fingerprint.
+            KeysRefused: the server's keys for them do not verify.
+        """
+        [found] = await self.api.lookup_keys([email])
+        if found.public_keys is None:
+            raise ShareProblem(f"There is no account for {email}. Nothing was changed.")
+        try:
+            now = self.fingerprints.identify(found.email, found.public_keys).fingerprint
+        except FingerprintChanged as changed:
+            now = changed.now
+        if _digits(compared) != _digits(now):
+            raise ShareProblem(
+                f"The server's keys for {found.email} have the fingerprint {now}, not the one "
+                f"you compared ({compared.strip()}). Nothing was changed: compare it with them "
+                "again."
+            )
+        self.fingerprints.accept(found.email, now)
+        return now
+
     async def _study_key(self, study_id: str) -> StudyKey:
         detail = await self.api.study(study_id)
         try:
@@ -427,3 +454,8 @@ class Sharing:
             raise ShareProblem(error.detail) from None
         url = link_url(self.base_url, link_id, secret, password_required=bool(password))
         return CreatedLink(url=url, link=view)
+
+
+def _digits(fingerprint: str) -> str:
+    """A fingerprint as typed or read out, without its spaces."""
+    return "".join(c for c in fingerprint if c.isdigit())

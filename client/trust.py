@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from securepacs.crypto import PublicKeys
 
 __all__ = (
+    "NEW",
+    "SAME",
     "FingerprintChanged",
     "FingerprintMemory",
     "Identity",
@@ -56,7 +58,9 @@ class FingerprintChanged(Exception):
             f"The keys of {email} changed since this device last saw them (fingerprint was "
             f"{before}, now {now}). This happens when they reset their account, or when the "
             "server substitutes keys. Compare the new fingerprint with them in person or by "
-            "phone before you share with or trust them again."
+            "phone; if it matches, accept it (Trust the new key in the browser, `securepacs "
+            "trust EMAIL FINGERPRINT` on the command line) before you share with or trust them "
+            "again."
         )
         self.email = email
         self.before = before
@@ -108,6 +112,15 @@ class FingerprintMemory:
         """Take fingerprints remembered elsewhere (the page's storage); known emails keep theirs."""
         for email, value in seen.items():
             self._seen.setdefault(email.strip().lower(), str(value))
+
+    def accept(self, email: str, fingerprint: str) -> None:
+        """Remember ``fingerprint`` for ``email`` in place of the one before.
+
+        Only for a fingerprint the person compared with its owner: :meth:`Sharing.accept_keys`
+        checks that it is the one the server serves now.
+        """
+        self._seen[email.strip().lower()] = fingerprint
+        self._save()
 
     def forget(self, email: str) -> None:
         """Drop a remembered fingerprint (the person reset their account and it was checked)."""

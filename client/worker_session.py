@@ -43,6 +43,7 @@ from securepacs.client.sharing import (
 from securepacs.client.study_port import StudyPortError, StudyPorts
 from securepacs.client.transport import TransportFailure
 from securepacs.client.trust import (
+    SAME,
     FingerprintChanged,
     FingerprintMemory,
     KeysRefused,
@@ -170,7 +171,8 @@ class Session:
         # Fingerprints this browser has seen per email; the page keeps them between visits.
         self.fingerprints = FingerprintMemory(on_change=lambda seen: emit("fingerprints", seen))
         # The sender check of each shared row: ("new", "same" or the warning, fingerprint).
-        self.senders: dict[str, tuple[str, str]] = {}
+        # Per received study: the sender check, the sender's fingerprint and email.
+        self.senders: dict[str, tuple[str, str, str]] = {}
 
     # Sign-in -------------------------------------------------------------------------------
 
@@ -406,18 +408,19 @@ class Session:
         self.index = WorklistIndex(row.attributes for row in rows)
         return {"total": len(rows), "failed": failed}
 
-    def _sender_check(self, email: str, keys: bytes) -> tuple[str, str]:
-        """The sender's fingerprint check and their fingerprint (ZK-4).
+    def _sender_check(self, email: str, keys: bytes) -> tuple[str, str, str]:
+        """The sender's fingerprint check, their fingerprint and email (ZK-4).
 
         The check is "new", "same", or the warning to show.
         """
+        email = email.strip().lower()
         try:
             identity = self.fingerprints.identify(email, keys)
         except FingerprintChanged as changed:
-            return str(changed), changed.now
+            return str(changed), changed.now, email
         except KeysRefused as refused:
-            return str(refused), ""
-        return identity.seen, identity.fingerprint
+            return str(refused), "", email
+        return identity.seen, identity.fingerprint, email
 
     async def search(
         self,
@@ -443,8 +446,8 @@ class Session:
         found = self.index.search(filter_, day, sort=chosen, descending=descending)
         rows = [_row_json(position[id(a)], self.rows[position[id(a)]]) for a in found]
         for row in rows:
-            row["sender_check"], row["sender_fingerprint"] = self.senders.get(
-                row["study_id"], ("", "")
+            row["sender_check"], row["sender_fingerprint"], row["granter_email"] = self.senders.get(
+                row["study_id"], ("", "", "")
             )
         return {"rows": rows, "total": len(self.rows)}
 
@@ -485,6 +488,18 @@ class Session:
     async def remember_fingerprints(self, seen: dict[str, str]) -> None:
         """The fingerprints this browser saw before (the page keeps them between visits)."""
         self.fingerprints.learn(seen)
+
+    async def accept_fingerprint(self, email: str, fingerprint: str) -> str:
+        """Trust a person's changed keys, after the fingerprint was compared with them.
+
+        The studies they shared that the loaded worklist flagged are flagged no more.
+        """
+        now = await self._sharing().accept_keys(email, fingerprint)
+        email = email.strip().lower()
+        for study_id, (_, seen, sender) in list(self.senders.items()):
+            if sender == email and seen == now:
+                self.senders[study_id] = (SAME, seen, sender)
+        return now
 
     async def recipient(self, email: str) -> dict[str, Any]:
         """Whether ``email`` has an account, and their key fingerprint as this browser sees it."""

@@ -9,6 +9,7 @@ say what happened. No request carries the link's secret (ZK-1).
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import time
@@ -20,7 +21,17 @@ import pydicom
 from playwright.sync_api import expect
 from pydicom.uid import generate_uid
 
-from tests.browser.app import SLOW, open_download, open_viewer, row_action, sign_up, upload
+from tests.browser.app import (
+    SLOW,
+    log_in,
+    log_out,
+    open_download,
+    open_viewer,
+    row_action,
+    sign_up,
+    upload,
+    wait_for_studies,
+)
 from tests.browser.conftest import Tab, open_tab
 from tests.browser.test_browser_download import watch, write_study
 
@@ -182,6 +193,37 @@ def test_sharing_between_people_and_with_an_anonymous_link(
             for name in archive.namelist():
                 assert archive.read(name) == originals[name]
         window.close()
+
+        # A key that changed (Bob reset his account, or a server stands in for him) is flagged,
+        # and trusted again only once its fingerprint was compared.
+        log_out(ada)
+        key = "securepacs.fingerprints.ada@example.org"
+        seen = json.loads(ada.evaluate("(key) => localStorage.getItem(key)", key))
+        real = seen["bob@example.org"]
+        old = "11111 22222 33333 44444 55555 66666 77777 88888"
+        changed = json.dumps({**seen, "bob@example.org": old})
+        ada.evaluate("([key, value]) => localStorage.setItem(key, value)", [key, changed])
+        log_in(ada, "ada@example.org")
+        wait_for_studies(ada)
+        _manage(ada)
+        dialog = ada.get_by_test_id("shares-dialog")
+        dialog.get_by_role("button", name="New Share").click()
+        panel = dialog.get_by_test_id("share-panel")
+        panel.get_by_label("Email").fill("bob@example.org")
+        panel.get_by_label("Email").dispatch_event("change")
+        check = panel.get_by_test_id("recipient-check")
+        expect(check).to_contain_text(f"fingerprint was {old}, now {real}", timeout=SLOW)
+        check.get_by_role("button", name="Trust the new key").click()
+        confirm = ada.get_by_role("dialog", name="Trust the new key")
+        expect(confirm).to_contain_text(f"Trust {real} as the key of bob@example.org")
+        confirm.get_by_role("button", name="I compared it: trust it").click()
+        expect(check).to_have_text(
+            f"Their key fingerprint: {real}. It is the one this browser saw before.",
+            timeout=SLOW,
+        )
+        remembered = json.loads(ada.evaluate("(key) => localStorage.getItem(key)", key))
+        assert remembered["bob@example.org"] == real
+        _close(ada)
 
         # Edit: Carol changes the description; Ada and Bob see it.
         _manage(ada)

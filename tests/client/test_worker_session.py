@@ -809,3 +809,42 @@ async def test_worker_session_answers_a_file_gone_before_upload_as_an_error(
         assert answered["ok"] is False
         assert answered["error"]["kind"] == "upload"
         assert "MR_small" not in answered["error"]["message"]
+
+
+# Sharing -------------------------------------------------------------------------------------
+
+
+async def test_worker_session_flags_a_senders_changed_key_until_it_is_trusted(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """A received study whose sender's key differs from the one remembered (ZK-4)."""
+    async with HttpxTransport(stack.url) as one, HttpxTransport(stack.url) as other:
+        ada = await _new_account(stack, one, "ada.sender@example.org")
+        bob = await _new_account(stack, other, "bob.reader@example.org")
+        await _upload(ada, _two_studies(tmp_path))
+        await _ok(ada, "load_studies", source="personal")
+        study_id = (await _ok(ada, "search", filters={}))["rows"][0]["study_id"]
+        ada_fingerprint = (await _ok(ada, "account"))["fingerprint"]
+        share = {"study_id": study_id, "email": "bob.reader@example.org", "permission": "view"}
+        await _ok(ada, "create_share", **share)
+        old = "11111 22222 33333 44444 55555 66666 77777 88888"
+        await _ok(bob, "remember_fingerprints", seen={"ada.sender@example.org": old})
+        await _ok(bob, "load_studies", source="shared")
+        [row] = (await _ok(bob, "search", filters={}))["rows"]
+        assert row["granter_email"] == "ada.sender@example.org"
+        assert row["sender_fingerprint"] == ada_fingerprint
+        assert f"fingerprint was {old}, now {ada_fingerprint}" in row["sender_check"]
+        refused = await _refused(bob, "open_study", study_id=study_id)
+        assert "changed since this device last saw them" in refused["message"]
+
+        wrong = await _refused(
+            bob, "accept_fingerprint", email="ada.sender@example.org", fingerprint=old
+        )
+        assert (wrong["kind"], "not the one you compared" in wrong["message"]) == ("input", True)
+        accepted = await _ok(
+            bob, "accept_fingerprint", email="ada.sender@example.org", fingerprint=ada_fingerprint
+        )
+        assert accepted == ada_fingerprint
+        [row] = (await _ok(bob, "search", filters={}))["rows"]
+        assert (row["sender_check"], row["sender_fingerprint"]) == ("same", ada_fingerprint)
+        assert await _ok(bob, "open_study", study_id=study_id) is None

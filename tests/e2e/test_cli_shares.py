@@ -9,6 +9,7 @@ by one character, and revoked. Each person has a configuration directory of thei
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -16,6 +17,7 @@ import zipfile
 from dataclasses import dataclass
 from email.parser import BytesParser
 from email.policy import default
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pydicom
@@ -26,7 +28,6 @@ from tests.live_server import CLI, Server, live_server
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
 PASSWORD = "Shares-CLI-pw-5813"
 LINK_PASSWORD = "link pass 27"
@@ -277,3 +278,29 @@ def test_cli_share_refuses_a_past_expiry(shared: SharedStudy) -> None:
         "share", study, "--to", "dave@example.org", "--perm", "view", "--expires", "2020-01-01"
     )
     assert "The expiration date has passed" in past
+
+
+def test_cli_trust_accepts_a_changed_key_only_by_its_compared_fingerprint(
+    shared: SharedStudy, tmp_path: Path
+) -> None:
+    """ada's device remembers another key for erin (as after erin reset her account)."""
+    ada, study = shared.ada, shared.study
+    erin = _stranger(tmp_path, "erin")
+    erin_fingerprint = _sign_up(shared.server, erin)
+    remembered = Path(ada.env["SECUREPACS_CONFIG_DIR"]) / "fingerprints.json"
+    seen = json.loads(remembered.read_text()) if remembered.is_file() else {}
+    old = "11111 22222 33333 44444 55555 66666 77777 88888"
+    remembered.write_text(json.dumps({**seen, erin.email: old}))
+
+    changed = ada.fails("share", study, "--to", erin.email, "--perm", "view")
+    assert f"fingerprint was {old}, now {erin_fingerprint}" in changed
+    assert "securepacs trust EMAIL FINGERPRINT" in changed
+    wrong = ada.fails("trust", erin.email, old)
+    assert "not the one you compared" in wrong
+    assert json.loads(remembered.read_text())[erin.email] == old
+
+    trusted = ada.ok("trust", erin.email, erin_fingerprint.replace(" ", ""))
+    assert f"(fingerprint {erin_fingerprint}) are trusted on this device" in trusted.stdout
+    assert json.loads(remembered.read_text())[erin.email] == erin_fingerprint
+    shared_now = ada.ok("share", study, "--to", erin.email, "--perm", "view")
+    assert "Shared with erin@example.org (View)" in shared_now.stdout

@@ -279,6 +279,37 @@ async def test_a_substituted_recipient_key_is_flagged(
     assert flagged.value.before == made.recipient.fingerprint
     assert "Compare the new fingerprint" in str(flagged.value)
     assert (await ada.api.shares(other)).shares == []
+    # Accepting needs the fingerprint compared with Bob: his real one is not what is served.
+    with pytest.raises(ShareProblem, match="not the one you compared"):
+        await ada.sharing().accept_keys(bob.email, made.recipient.fingerprint)
+    assert ada.fingerprints.recall(bob.email) == made.recipient.fingerprint
+    with pytest.raises(FingerprintChanged):
+        await ada.sharing().share(other, bob.email, PERMISSION_VIEW)
+    with pytest.raises(ShareProblem, match="no account"):
+        await ada.sharing().accept_keys("nobody@example.org", flagged.value.now)
+
+
+async def test_changed_keys_are_trusted_once_compared(
+    client: AsyncTestClient[Litestar], settings: Settings, tmp_path: Path
+) -> None:
+    """A reset account's new keys, accepted by the fingerprint read out, then shared with."""
+    ada, bob, bobs_new = await _people(client, settings, "ada", "bob", "bobs-new")
+    study_id = await upload_study(ada, tmp_path / "in")
+    before = (await ada.sharing().share(study_id, bob.email, PERMISSION_VIEW)).recipient
+    assert before is not None
+    await _sql(
+        settings,
+        update(Account)
+        .where(Account.email == bob.email)
+        .values(public_keys=bobs_new.keys.public.encoded),
+    )
+    with pytest.raises(FingerprintChanged) as flagged:
+        await ada.sharing().recipient(bob.email)
+    read_out = flagged.value.now.replace(" ", "  ") + " "  # as typed: spacing does not matter
+    assert await ada.sharing().accept_keys(bob.email.upper(), read_out) == flagged.value.now
+    assert ada.fingerprints.recall(bob.email) == flagged.value.now
+    found = await ada.sharing().recipient(bob.email)
+    assert found is not None and found.seen == "same"
 
 
 async def test_a_grant_altered_in_the_database_is_refused(

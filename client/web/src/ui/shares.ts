@@ -3,7 +3,7 @@
 // share is sealed in the worker: the page sends what the person typed and gets back rows,
 // fingerprints to compare, and a new link's URL exactly once.
 
-import { openDialog } from "../dialogs";
+import { confirmDialog, openDialog } from "../dialogs";
 import { field, h, replace } from "../dom";
 import { errorText } from "../rpc";
 import type { App } from "./app";
@@ -50,6 +50,32 @@ export const PERMISSIONS: [string, string, string][] = [
 
 const TIP =
   "Tip: to share with someone who has no SecurePACS account, enter your own email address. SecurePACS then creates an anonymous shareable link. Pass it on through a secure channel only.";
+
+/**
+ * "Trust the new key", for a person whose key fingerprint changed (ZK-4): to be used only
+ * after comparing the new fingerprint with them. `done` hears the outcome to show.
+ */
+export function trustNewKey(app: App, email: string, fingerprint: string, done: (text: string, failed: boolean) => void): HTMLButtonElement {
+  const button = h("button", { type: "button", "data-testid": "trust-new-key" }, "Trust the new key");
+  button.addEventListener("click", () => {
+    void confirmDialog(
+      "Trust the new key",
+      `Trust ${fingerprint} as the key of ${email} only if you compared it with them in person or by phone and it matched. If it did not, the server may be standing in for them: share nothing with them and tell them.`,
+      "I compared it: trust it",
+    ).then(async (yes) => {
+      if (!yes) return;
+      button.disabled = true;
+      try {
+        const now = await app.runtime.call<string>("accept_fingerprint", { email, fingerprint });
+        done(`The new key of ${email} (${now}) is trusted in this browser.`, false);
+      } catch (error) {
+        button.disabled = false;
+        done(errorText(error), true);
+      }
+    });
+  });
+  return button;
+}
 
 function label(permission: string): string {
   return PERMISSIONS.find(([value]) => value === permission)?.[1] ?? permission;
@@ -239,8 +265,12 @@ export async function manageShares(app: App, row: StudyRow): Promise<void> {
     const message = h("textarea", { name: "message", rows: "3", maxlength: "4000" });
     const who = h("p", { class: "hint", "data-testid": "recipient-check" });
     const save = h("button", { type: "button", class: "primary" }, "Save");
-    email.addEventListener("change", () => {
+    // The email last checked: a change event for the same value (the field losing focus to the
+    // check's own button, say) keeps the check on screen.
+    let checked = "";
+    const check = (): void => {
       const typed = email.value.trim();
+      checked = typed;
       who.textContent = "";
       who.classList.remove("error");
       if (!typed.includes("@")) return;
@@ -250,10 +280,22 @@ export async function manageShares(app: App, row: StudyRow): Promise<void> {
       }
       app.runtime.call<Recipient>("recipient", { email: typed }).then(
         (found) => {
+          // An answer for an email typed before the current one.
+          if (checked !== typed) return;
           if (!found.exists) {
             who.textContent = "No SecurePACS account has this email yet. The share stays pending until they register; then it completes the next time you open SecurePACS.";
           } else if (found.warning) {
-            who.textContent = found.warning;
+            replace(
+              who,
+              found.warning,
+              " ",
+              trustNewKey(app, typed, found.fingerprint, (text, failed) => {
+                if (failed) {
+                  who.textContent = text;
+                  who.classList.add("error");
+                } else check();
+              }),
+            );
             who.classList.add("error");
           } else {
             who.textContent =
@@ -264,10 +306,14 @@ export async function manageShares(app: App, row: StudyRow): Promise<void> {
           }
         },
         (error: unknown) => {
+          if (checked !== typed) return;
           who.textContent = errorText(error);
           who.classList.add("error");
         },
       );
+    };
+    email.addEventListener("change", () => {
+      if (email.value.trim() !== checked) check();
     });
     save.addEventListener("click", () => {
       void act(async () => {

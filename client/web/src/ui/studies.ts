@@ -6,7 +6,7 @@ import { confirmDialog, openDialog } from "../dialogs";
 import { field, formatBytes, formatPersonName, formatStudyDate, h, replace } from "../dom";
 import { errorText, WorkerFailure } from "../rpc";
 import type { App } from "./app";
-import { manageShares, PERMISSIONS } from "./shares";
+import { manageShares, PERMISSIONS, trustNewKey } from "./shares";
 import { uploadPanel } from "./upload";
 import { describe } from "./windows";
 
@@ -36,6 +36,8 @@ export interface StudyRow {
   /** A shared study's sender check: "new", "same", or a warning about a changed key. */
   sender_check: string;
   sender_fingerprint: string;
+  /** Who granted a received study (the sender whose fingerprint is checked). */
+  granter_email: string;
 }
 
 const MAY_DOWNLOAD = new Set(["download", "edit", "admin"]);
@@ -287,10 +289,18 @@ function properties(app: App, row: StudyRow, changed: () => void): void {
       )
       .finally(() => (save.disabled = false));
   });
-  const warning =
-    row.sender_check && row.sender_check !== "new" && row.sender_check !== "same"
-      ? h("p", { class: "message error", "data-testid": "sender-warning" }, row.sender_check)
-      : null;
+  let warning: HTMLElement | null = null;
+  if (row.sender_check && row.sender_check !== "new" && row.sender_check !== "same") {
+    const shown = h("p", { class: "message error", "data-testid": "sender-warning" }, row.sender_check, " ");
+    shown.appendChild(
+      trustNewKey(app, row.granter_email, row.sender_fingerprint, (text, failed) => {
+        shown.textContent = text;
+        shown.classList.toggle("error", failed);
+        if (!failed) changed();
+      }),
+    );
+    warning = shown;
+  }
   void openDialog(
     "Properties",
     [
