@@ -308,6 +308,31 @@ def test_sharing_between_people_and_with_an_anonymous_link(
             assert "#" not in request.url
         viewer.close()
 
+        # A link with Download: the zip, byte for byte, without an account.
+        _manage(ada)
+        download_url = _create_link(ada, "download")
+        _close(ada)
+        linked = anonymous.context.new_page()
+        linked.goto(download_url)
+        expect(linked.get_by_test_id("link-study")).to_contain_text("ada@example.org", timeout=SLOW)
+        linked.get_by_role("button", name="Download as zip").click()
+        with linked.expect_popup() as popup:
+            confirm = linked.get_by_role("dialog", name="Download as zip")
+            confirm.get_by_role("button", name="Download", exact=True).click()
+        window = popup.value
+        watch(anonymous, window)
+        start = window.get_by_role("button", name="Start download")
+        expect(start).to_be_enabled(timeout=SLOW)
+        with window.expect_download(timeout=SLOW) as download:
+            start.click()
+        saved = tmp_path / "anonymous.zip"
+        download.value.save_as(saved)
+        with zipfile.ZipFile(saved) as archive:
+            contents = sorted(archive.read(name) for name in archive.namelist())
+        assert contents == sorted([*originals.values(), (extra / "extra.dcm").read_bytes()])
+        window.close()
+        linked.close()
+
         # A modified link, then an expired one: each with its own message. A new page each
         # time: a change of fragment alone would not load the page again.
         visitor = anonymous.context.new_page()
