@@ -170,7 +170,6 @@ class Session:
         self._features: list[str] | None = None
         # Fingerprints this browser has seen per email; the page keeps them between visits.
         self.fingerprints = FingerprintMemory(on_change=lambda seen: emit("fingerprints", seen))
-        # The sender check of each shared row: ("new", "same" or the warning, fingerprint).
         # Per received study: the sender check, the sender's fingerprint and email.
         self.senders: dict[str, tuple[str, str, str]] = {}
 

@@ -42,7 +42,8 @@ WARNING: Final = (
 
 # The stand-in opener's study port (see the module docstring). Byte i of file k is
 # (31 i + 7 k) mod 256, so the test can rebuild every file; `failFile` answers its second piece
-# with a verification failure; `delayMs` slows each piece down.
+# with a verification failure; `holdAfter` holds back the pieces after that many until the test
+# releases them.
 FAKE_OPENER: Final = """
 (args) => {
   const PIECE = 8 * 1024 * 1024;
@@ -82,7 +83,7 @@ FAKE_OPENER: Final = """
           at += args.files[k].size;
         }
         window.served.groups = (window.served.groups ?? 0) + 1;
-        setTimeout(() => answer(all.buffer, [all.buffer]), args.delayMs);
+        answer(all.buffer, [all.buffer]);
       } else if (data.op === "stream") {
         handles += 1;
         streams.set(handles, { k: args.files.findIndex((f) => f.fileId === data.fileId), at: 0 });
@@ -102,7 +103,7 @@ FAKE_OPENER: Final = """
         }
         stream.at += piece.length;
         window.served.pieces += 1;
-        const send = () => setTimeout(() => answer(piece.buffer, [piece.buffer]), args.delayMs);
+        const send = () => answer(piece.buffer, [piece.buffer]);
         if (window.served.pieces > (args.holdAfter ?? Infinity)) held.push(send);
         else send();
       } else if (data.op === "close") {
@@ -183,7 +184,6 @@ def open_with_stand_in(
     *,
     can_download: bool = True,
     fail_file: str = "",
-    delay_ms: int = 0,
     hold_after: int | None = None,
 ) -> Page:
     """The download window, opened by a stand-in opener serving ``files``."""
@@ -199,7 +199,6 @@ def open_with_stand_in(
             "zipName": "Doe_Jane_20240615.zip",
             "canDownload": can_download,
             "failFile": fail_file,
-            "delayMs": delay_ms,
             "holdAfter": hold_after,
         },
     )

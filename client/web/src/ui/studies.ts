@@ -291,14 +291,18 @@ function properties(app: App, row: StudyRow, changed: () => void): void {
   });
   let warning: HTMLElement | null = null;
   if (row.sender_check && row.sender_check !== "new" && row.sender_check !== "same") {
-    const shown = h("p", { class: "message error", "data-testid": "sender-warning" }, row.sender_check, " ");
-    shown.appendChild(
-      trustNewKey(app, row.granter_email, row.sender_fingerprint, (text, failed) => {
-        shown.textContent = text;
-        shown.classList.toggle("error", failed);
-        if (!failed) changed();
-      }),
-    );
+    const shown = h("p", { class: "message error", "data-testid": "sender-warning" }, row.sender_check);
+    // A changed key has a fingerprint to compare; keys that do not open have none.
+    if (row.sender_fingerprint) {
+      shown.append(
+        " ",
+        trustNewKey(app, row.granter_email, row.sender_fingerprint, (text, failed) => {
+          shown.textContent = text;
+          shown.classList.toggle("error", failed);
+          if (!failed) changed();
+        }),
+      );
+    }
     warning = shown;
   }
   void openDialog(
