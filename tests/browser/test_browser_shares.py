@@ -205,6 +205,17 @@ def test_sharing_between_people_and_with_an_anonymous_link(
         ada.evaluate("([key, value]) => localStorage.setItem(key, value)", [key, changed])
         log_in(ada, "ada@example.org")
         wait_for_studies(ada)
+        # My Account's form takes only the fingerprint the server serves now.
+        ada.get_by_role("tab", name="My Account").click()
+        form = ada.get_by_role("form", name="Trust a changed key")
+        form.get_by_label("Their email").fill("bob@example.org")
+        form.get_by_label("Fingerprint you compared").fill(old)
+        form.get_by_role("button", name="Trust the new key").click()
+        expect(form.get_by_test_id("trust-status")).to_contain_text(
+            f"have the fingerprint {real}, not the one you compared", timeout=SLOW
+        )
+        ada.get_by_role("tab", name="Studies").click()
+        wait_for_studies(ada)
         _manage(ada)
         dialog = ada.get_by_test_id("shares-dialog")
         dialog.get_by_role("button", name="New Share").click()

@@ -60,6 +60,45 @@ function notifications(app: App, on: boolean): HTMLElement {
   return h("div", {}, h("label", { class: "check" }, box, " Email me on studies shared with me"), " ", saved);
 }
 
+/**
+ * Trust a changed key by email and the fingerprint compared with its owner (ZK-4), for any
+ * warning that names a person: a study's owner as well as its sender.
+ */
+function trustForm(app: App): HTMLElement {
+  const email = h("input", { type: "email", name: "trust_email", autocomplete: "off" });
+  const fingerprint = h("input", { name: "trust_fingerprint", autocomplete: "off", inputmode: "numeric", placeholder: "00000 00000 00000 00000 00000 00000 00000 00000" });
+  const trust = h("button", { type: "submit" }, "Trust the new key");
+  const note = h("p", { class: "message", "aria-live": "polite", "data-testid": "trust-status" });
+  const form = h(
+    "form",
+    { "aria-label": "Trust a changed key" },
+    h("p", { class: "hint" }, "When SecurePACS warns that someone's key changed, compare the new fingerprint with them in person or by phone. If it matches, enter their email and that fingerprint."),
+    field("Their email", email),
+    field("Fingerprint you compared", fingerprint),
+    trust,
+    note,
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    trust.disabled = true;
+    note.classList.remove("error");
+    app.runtime
+      .call<string>("accept_fingerprint", { email: email.value.trim(), fingerprint: fingerprint.value })
+      .then(
+        (now) => {
+          note.textContent = `The key of ${email.value.trim().toLowerCase()} (${now}) is trusted in this browser.`;
+          form.reset();
+        },
+        (error: unknown) => {
+          note.textContent = errorText(error);
+          note.classList.add("error");
+        },
+      )
+      .finally(() => (trust.disabled = false));
+  });
+  return form;
+}
+
 function when(iso: string): string {
   const date = new Date(iso);
   return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
@@ -332,7 +371,7 @@ export function accountTab(app: App, container: HTMLElement): void {
               ),
             ),
           ),
-          section("Encryption key fingerprint", h("p", {}, "People who share studies with you can compare this with what their SecurePACS shows."), h("code", { "data-testid": "fingerprint" }, account.fingerprint)),
+          section("Encryption key fingerprint", h("p", {}, "People who share studies with you can compare this with what their SecurePACS shows."), h("code", { "data-testid": "fingerprint" }, account.fingerprint), trustForm(app)),
           section("Notifications", notifications(app, account.notify_shares)),
           section("Change password", passwordForm(app)),
           section(
