@@ -124,6 +124,17 @@ def _create_link(page: Page, permission: str = "view") -> str:
     return url.input_value()
 
 
+def _saved_zip(window: Page, path: Path) -> dict[str, bytes]:
+    """Start download in a download window; the saved zip's files by name."""
+    start = window.get_by_role("button", name="Start download")
+    expect(start).to_be_enabled(timeout=SLOW)
+    with window.expect_download(timeout=SLOW) as download:
+        start.click()
+    download.value.save_as(path)
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
 def _first_image(viewer: Page) -> None:
     expect(viewer.locator(ACTIVE)).to_have_attribute("data-state", "ready", timeout=SLOW)
 
@@ -182,16 +193,7 @@ def test_sharing_between_people_and_with_an_anonymous_link(
         _refresh(bob)
         window = open_download(bob)
         watch(tabs["bob"], window)
-        start = window.get_by_role("button", name="Start download")
-        expect(start).to_be_enabled(timeout=SLOW)
-        with window.expect_download(timeout=SLOW) as download:
-            start.click()
-        saved = tmp_path / "bob.zip"
-        download.value.save_as(saved)
-        with zipfile.ZipFile(saved) as archive:
-            assert sorted(archive.namelist()) == sorted(originals)
-            for name in archive.namelist():
-                assert archive.read(name) == originals[name]
+        assert _saved_zip(window, tmp_path / "bob.zip") == originals
         window.close()
 
         # A key that changed (Bob reset his account, or a server stands in for him) is flagged,
@@ -332,14 +334,7 @@ def test_sharing_between_people_and_with_an_anonymous_link(
             confirm.get_by_role("button", name="Download", exact=True).click()
         window = popup.value
         watch(anonymous, window)
-        start = window.get_by_role("button", name="Start download")
-        expect(start).to_be_enabled(timeout=SLOW)
-        with window.expect_download(timeout=SLOW) as download:
-            start.click()
-        saved = tmp_path / "anonymous.zip"
-        download.value.save_as(saved)
-        with zipfile.ZipFile(saved) as archive:
-            contents = sorted(archive.read(name) for name in archive.namelist())
+        contents = sorted(_saved_zip(window, tmp_path / "anonymous.zip").values())
         assert contents == sorted([*originals.values(), (extra / "extra.dcm").read_bytes()])
         window.close()
         linked.close()

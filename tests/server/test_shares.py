@@ -259,6 +259,13 @@ async def test_share_emails_go_only_to_those_who_asked(
     assert outbox_links(settings)  # the earlier confirmation mails are still there
 
 
+async def _serve_keys(settings: Settings, email: str, public_keys: bytes) -> None:
+    """The server hands out ``public_keys`` as the keys of ``email`` from now on."""
+    await _sql(
+        settings, update(Account).where(Account.email == email).values(public_keys=public_keys)
+    )
+
+
 async def test_a_substituted_recipient_key_is_flagged(
     client: AsyncTestClient[Litestar], settings: Settings, tmp_path: Path
 ) -> None:
@@ -268,12 +275,7 @@ async def test_a_substituted_recipient_key_is_flagged(
     made = await ada.sharing().share(study_id, bob.email, PERMISSION_VIEW)
     assert made.recipient is not None
     # The server now hands out Mallory's keys as Bob's (ZK-4).
-    await _sql(
-        settings,
-        update(Account)
-        .where(Account.email == bob.email)
-        .values(public_keys=mallory.keys.public.encoded),
-    )
+    await _serve_keys(settings, bob.email, mallory.keys.public.encoded)
     with pytest.raises(FingerprintChanged) as flagged:
         await ada.sharing().share(other, bob.email, PERMISSION_VIEW)
     assert flagged.value.before == made.recipient.fingerprint
@@ -297,12 +299,7 @@ async def test_changed_keys_are_trusted_once_compared(
     study_id = await upload_study(ada, tmp_path / "in")
     before = (await ada.sharing().share(study_id, bob.email, PERMISSION_VIEW)).recipient
     assert before is not None
-    await _sql(
-        settings,
-        update(Account)
-        .where(Account.email == bob.email)
-        .values(public_keys=bobs_new.keys.public.encoded),
-    )
+    await _serve_keys(settings, bob.email, bobs_new.keys.public.encoded)
     with pytest.raises(FingerprintChanged) as flagged:
         await ada.sharing().recipient(bob.email)
     read_out = flagged.value.now.replace(" ", "  ") + " "  # as typed: spacing does not matter
