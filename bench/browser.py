@@ -891,7 +891,8 @@ class AppTab:
         panel = page.get_by_test_id("upload-panel")
         panel.get_by_test_id("folder-input").set_input_files(folder.path)
         found = panel.get_by_test_id("found")
-        expect(found).to_have_text(re.compile(r"^Found \d+ files"))
+        # The scan of a large folder on a slow machine outlasts expect's default 5 s.
+        expect(found).to_have_text(re.compile(r"^Found \d+ files"), timeout=PAGE_TIMEOUT_MS)
         if found.inner_text() != f"Found {folder.files} files":
             raise RuntimeError(f"the app scanned {found.inner_text()!r}, not {folder.files} files")
         before = self._watcher.stats()

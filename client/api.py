@@ -20,6 +20,7 @@ __all__ = (
     "ApiClient",
     "ApiError",
     "BlobStatusView",
+    "BlobsRead",
     "CommitOutcomeView",
     "CompletableView",
     "EndorsementView",
@@ -266,6 +267,14 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+class BlobsRead(msgspec.Struct, frozen=True):
+    """A ``POST .../blobs/read`` as it goes out: path, headers and JSON body."""
+
+    path: str
+    headers: dict[str, str]
+    content: bytes
+
+
 class ApiClient:
     """One method per endpoint; raises ApiError for every non-2xx answer."""
 
@@ -446,11 +455,21 @@ class ApiClient:
         )
         return self._checked(response)
 
+    def read_blobs_request(self, blob_ids: list[str], *, download: bool = False) -> BlobsRead:
+        """The request :meth:`read_blobs` sends.
+
+        For the browser worker's own reader, which sends it with fetch (protocol.md §14.5).
+        """
+        content, headers = json_body({"ids": blob_ids, "download": download})
+        return BlobsRead("/api/v1/blobs/read", headers, content or b"")
+
     async def read_blobs(self, blob_ids: list[str], *, download: bool = False) -> bytes:
         """POST /blobs/read: whole blobs in this order, one after the other."""
-        return await self._call(
-            "POST", "/api/v1/blobs/read", {"ids": blob_ids, "download": download}
+        request = self.read_blobs_request(blob_ids, download=download)
+        response = await self.transport.send(
+            "POST", request.path, content=request.content, headers=request.headers
         )
+        return self._checked(response)
 
     async def commit_study(self, study_id: str, body: dict[str, Any]) -> StudyDetailView:
         """PUT /studies/{id}: make the study or its next version visible."""
@@ -597,13 +616,11 @@ class LinkApiClient(ApiClient):
         )
         return self._checked(response)
 
-    async def read_blobs(self, blob_ids: list[str], *, download: bool = False) -> bytes:
-        """POST /links/{id}/blobs/read."""
+    def read_blobs_request(self, blob_ids: list[str], *, download: bool = False) -> BlobsRead:
+        """POST /links/{id}/blobs/read, with the link's access key."""
         content, headers = json_body({"ids": blob_ids, "download": download})
-        response = await self.transport.send(
-            "POST",
+        return BlobsRead(
             f"/api/v1/links/{self.link_id}/blobs/read",
-            content=content,
-            headers={**headers, **self._headers},
+            {**headers, **self._headers},
+            content or b"",
         )
-        return self._checked(response)

@@ -21,8 +21,9 @@ from securepacs.client.api import ApiError
 from securepacs.client.download import Downloader, LinkKeys, OpenedStudy, instance_names
 from securepacs.client.library import short_id
 from securepacs.client.read_ahead import ReadAhead
-from securepacs.client.transport import TransportFailure
+from securepacs.client.transport import CSRF_HEADER, TransportFailure
 from securepacs.crypto import PERMISSION_DOWNLOAD
+from securepacs.crypto.stream import content_key
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -173,6 +174,38 @@ class StudyPorts:
             *(self.read(study_id, e.file_id.hex(), download) for e in entries)
         )
         return b"".join(parts)
+
+    async def read_plan(
+        self, study_id: str, file_ids: list[str], download: bool = False
+    ) -> dict[str, Any]:
+        """What the worker's own reader needs to do :meth:`read_many` without Python.
+
+        The request that fetches the sealed files and, for each file, its signed manifest entry
+        and content key (protocol.md §14.5). The worker calls this itself; a window's port
+        never reaches it, so the keys stay in the worker. Same checks as :meth:`read_many`.
+        """
+        study = await self.study(study_id)
+        entries = [self._entry(study, str(file_id)) for file_id in file_ids]
+        if sum(entry.plaintext_size for entry in entries) > MANY_BYTES:
+            raise StudyPortError("Too much asked for at once. Reload the window.")
+        api = self.readers[download].api
+        request = api.read_blobs_request([e.file_id.hex() for e in entries], download=download)
+        return {
+            "path": request.path,
+            # The API refuses a request without it (what FetchTransport adds to each one).
+            "headers": {CSRF_HEADER: "1", **request.headers},
+            "body": request.content,
+            "files": [
+                {
+                    "fileId": entry.file_id,
+                    "contentKey": content_key(study.study_key, entry.file_id).to_bytes(),
+                    "ciphertextSize": entry.ciphertext_size,
+                    "plaintextSize": entry.plaintext_size,
+                    "ciphertextHash": entry.ciphertext_hash,
+                }
+                for entry in entries
+            ],
+        }
 
     async def stream(self, study_id: str, file_id: str, download: bool = False) -> int:
         """Start pulling an instance piece by piece; the handle is for :meth:`next`."""

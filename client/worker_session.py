@@ -833,6 +833,22 @@ async def port(study_id: str, argument: str, kind: str = "viewer") -> str | byte
     return json.dumps(answered)
 
 
+async def read_plan(study_id: str, file_ids: str, kind: str = "viewer") -> dict[str, Any] | None:
+    """For the worker's own reader: the plan of a port's ``readMany`` (StudyPorts.read_plan).
+
+    None when there is no plan to give (signed out, a file not in the study, too much asked):
+    the worker then answers through :func:`port`, whose error says what to do. Content keys
+    are in the plan, so only the worker calls this, never a window.
+    """
+    if _session is None or _session.ports is None:
+        return None
+    try:
+        ids = [str(file_id) for file_id in json.loads(file_ids)]
+        return await _session.ports.read_plan(study_id, ids, download=kind == "download")
+    except Exception:  # noqa: BLE001 -- every failure is reported by the port's own answer
+        return None
+
+
 def start_in_browser() -> None:
     """Configure the session for the Pyodide worker: fetch, and events posted to the page."""
     import _securepacs_events  # type: ignore[import-not-found]  # registered by the worker

@@ -103,6 +103,14 @@ class ContentKey(_SecretKey):
 
     __slots__ = ()
 
+    def to_bytes(self) -> bytes:
+        """The 32 bytes, for the STREAM opener of the browser worker, and nowhere else.
+
+        That opener (protocol.md §14.5) runs in the same worker as this code and reads
+        without copying each file through Python.
+        """
+        return self._material
+
 
 class WrapKey(_SecretKey):
     """A derived key that only wraps one other key (slots, grants, links)."""

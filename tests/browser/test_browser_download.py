@@ -446,3 +446,53 @@ def test_download_cancel_stops_and_a_closed_app_tab_ends_the_download(
     expect(window.get_by_test_id("download-status")).to_contain_text(
         "Open the study again from the Studies tab", timeout=SLOW
     )
+
+
+def test_download_of_a_blob_changed_at_rest_names_the_instance(
+    tab: Tab, site: Server, mail: SmtpInbox, tmp_path: Path
+) -> None:
+    """A file changed in the server's blob store: the worker's own reader refuses it, the core
+    reads it again and the window names the instance; a clean study reads without the core."""
+    page = tab.page
+    sign_up(page, site, mail, "download-tampered@example.org", tab.downloads)
+    originals = write_study(tmp_path / "study", slices=4)
+    upload(page, tmp_path / "study")
+
+    # First, untouched: every group is read by the worker's reader (no fallback in the console).
+    window = open_download(page)
+    watch(tab, window)
+    start = window.get_by_role("button", name="Start download")
+    expect(start).to_be_enabled(timeout=SLOW)
+    with window.expect_download(timeout=SLOW) as download:
+        start.click()
+    saved = tmp_path / "clean.zip"
+    download.value.save_as(saved)
+    expect(window.get_by_test_id("download-status")).to_contain_text(
+        "Download finished", timeout=SLOW
+    )
+    with zipfile.ZipFile(saved) as archive:
+        assert {n: archive.read(n) for n in archive.namelist()} == originals
+    assert not [line for line in tab.recorder.console if "through the core" in line]
+    window.close()
+
+    # Then one byte of one stored blob flips, as a disk or an operator might.
+    stored = site.root / "server" / "blobs" / "blobs"
+    blobs = sorted(p for p in stored.rglob("*") if p.is_file())
+    assert len(blobs) == len(originals)
+    victim = blobs[0]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 1
+    victim.write_bytes(bytes(data))
+
+    window = open_download(page)
+    watch(tab, window)
+    start = window.get_by_role("button", name="Start download")
+    expect(start).to_be_enabled(timeout=SLOW)
+    start.click()
+    status = window.get_by_test_id("download-status")
+    expect(status).to_have_attribute("data-state", "failed", timeout=SLOW)
+    expect(status).to_contain_text("failed verification")
+    expect(status).to_contain_text("Select Start download to try again")
+    uids = [n.rsplit("/", 1)[1].removesuffix(".dcm") for n in originals]
+    assert any(uid in status.inner_text() for uid in uids), status.inner_text()
+    assert [line for line in tab.recorder.console if "through the core" in line]

@@ -20,9 +20,10 @@ import pytest
 from securepacs.client import worker_session
 from securepacs.client.download import IntegrityError
 from securepacs.client.httpx_transport import HttpxTransport
-from securepacs.client.study_port import StudyPorts
+from securepacs.client.study_port import MANY_BYTES, StudyPorts
 from securepacs.client.transport import TransportResponse
 from securepacs.client.worker_session import Session, configure
+from securepacs.crypto.stream import content_key, open_instance
 from tests.client.test_worker_session import (
     Events,
     Stack,
@@ -247,3 +248,57 @@ async def test_study_port_checks_a_hash_computed_outside_python_like_its_own(
             else:
                 with pytest.raises(IntegrityError, match="failed verification"):
                     await ports.read(study_id, instance["fileId"])
+
+
+async def test_read_plan_lets_the_worker_read_a_group_and_no_window_asks_for_it(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The plan of a readMany (protocol.md §14.5): its request, sent as the worker's fetch
+    sends it, returns the sealed files, which open with the plan's keys to the originals."""
+    folder = _two_studies(tmp_path)
+    originals = _originals(folder)
+    async with HttpxTransport(stack.url) as transport:
+        session = await _new_account(stack, transport, "plan@example.org")
+        worker_session._session = session
+        await _upload(session, folder)
+        study_id = max(await _study_ids(session), key=len)
+        view = await _value(study_id, "open")
+        ids = [i["fileId"] for i in view["instances"]]
+        ports = session.ports
+        assert ports is not None
+        opened = await ports.study(study_id)
+
+        for kind, download in (("download", True), ("viewer", False)):
+            plan = await worker_session.read_plan(study_id, json.dumps(ids), kind)
+            assert plan is not None
+            assert json.loads(plan["body"]) == {"ids": ids, "download": download}
+            response = await transport.send(
+                "POST", plan["path"], content=plan["body"], headers=plan["headers"]
+            )
+            assert response.status == 200
+            sealed = response.body
+            assert len(sealed) == sum(f["ciphertextSize"] for f in plan["files"])
+            offset = 0
+            for instance, file in zip(view["instances"], plan["files"], strict=True):
+                part = sealed[offset : offset + file["ciphertextSize"]]
+                offset += file["ciphertextSize"]
+                assert file["fileId"].hex() == instance["fileId"]
+                assert file["plaintextSize"] == instance["size"]
+                assert hashlib.sha256(part).digest() == file["ciphertextHash"]
+                key = content_key(opened.study_key, file["fileId"]).to_bytes()
+                assert file["contentKey"] == key
+                entry = ports.entries[study_id][instance["fileId"]]
+                plaintext = b"".join(open_instance(opened.study_key, entry, [part]))
+                assert plaintext == originals[instance["instanceUid"]]
+
+        # No plan where the port's own answer would be an error; that answer then says why.
+        other = next(s for s in await _study_ids(session) if s != study_id)
+        assert await worker_session.read_plan(other, json.dumps(ids), "download") is None
+        total = sum(i["size"] for i in view["instances"])
+        too_much = ids * (MANY_BYTES // total + 1)
+        assert await worker_session.read_plan(study_id, json.dumps(too_much), "viewer") is None
+        # A window cannot ask its port for keys: the port knows no such request.
+        refused = await _error(study_id, "read_plan", fileIds=ids)
+        assert refused["kind"] == "input"
+        await _ok(session, "logout")
+        assert await worker_session.read_plan(study_id, json.dumps(ids), "download") is None

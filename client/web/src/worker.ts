@@ -2,7 +2,9 @@
 // securepacs.client.worker_session in Pyodide. Keys, passwords and decrypted attributes live
 // only here; the page receives what it shows. See protocol.md §14 for the message shapes.
 
+import { type BatchPlan, readBatch } from "./batch-read";
 import type { Inbound, Outbound, RuntimeManifest } from "./messages";
+import { type RawSodium, StreamOpener } from "./stream-open";
 import type { PortAnswer, PortRequest } from "./study-source";
 
 declare const __RUNTIME_DIGEST__: string;
@@ -27,11 +29,19 @@ interface PyBytes {
 
 type PortCall = (studyId: string, request: string, kind: string) => Promise<string | PyBytes>;
 
+/** StudyPorts.read_plan's answer: a Python dict, converted once, then released. */
+interface PyPlan {
+  toJs(options: { dict_converter: (entries: Iterable<[string, unknown]>) => unknown }): BatchPlan;
+  destroy(): void;
+}
+
+type PlanCall = (studyId: string, fileIds: string, kind: string) => Promise<PyPlan | undefined>;
+
 interface Pyodide {
   FS: PyodideFS;
   registerJsModule(name: string, module: object): void;
   runPython(code: string): unknown;
-  pyimport(name: string): { call: PyProxyCallable; port: PortCall };
+  pyimport(name: string): { call: PyProxyCallable; port: PortCall; read_plan: PlanCall };
 }
 
 interface BootModule {
@@ -39,7 +49,7 @@ interface BootModule {
     base: URL,
     manifest: RuntimeManifest,
     hooks: { onProgress: (p: { loaded: number; total: number; step: string }) => void; onOutput: (line: string) => void },
-  ): Promise<{ pyodide: Pyodide }>;
+  ): Promise<{ pyodide: Pyodide; sodium: { libsodium: RawSodium } }>;
 }
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
@@ -49,7 +59,15 @@ function post(message: Outbound): void {
   scope.postMessage(message);
 }
 
-async function boot(): Promise<{ pyodide: Pyodide; call: PyProxyCallable; port: PortCall }> {
+interface Runtime {
+  pyodide: Pyodide;
+  call: PyProxyCallable;
+  port: PortCall;
+  plan: PlanCall;
+  opener: StreamOpener;
+}
+
+async function boot(): Promise<Runtime> {
   const started = performance.now();
   const response = await fetch(new URL("manifest.json", BASE), { integrity: __RUNTIME_SRI__ });
   if (!response.ok) {
@@ -58,7 +76,7 @@ async function boot(): Promise<{ pyodide: Pyodide; call: PyProxyCallable; port: 
   }
   const manifest = (await response.json()) as RuntimeManifest;
   const { bootRuntime } = (await import(/* @vite-ignore */ new URL("boot.mjs", BASE).href)) as BootModule;
-  const { pyodide } = await bootRuntime(BASE, manifest, {
+  const { pyodide, sodium } = await bootRuntime(BASE, manifest, {
     onProgress: (progress) => post({ kind: "boot", ...progress }),
     // Python's own output is for developers; it never carries secrets (nothing prints them).
     onOutput: () => undefined,
@@ -75,7 +93,7 @@ async function boot(): Promise<{ pyodide: Pyodide; call: PyProxyCallable; port: 
   const session = pyodide.pyimport("securepacs.client.worker_session");
   pyodide.runPython("from securepacs.client.worker_session import start_in_browser; start_in_browser()");
   post({ kind: "ready", milliseconds: performance.now() - started });
-  return { pyodide, call: session.call, port: session.port };
+  return { pyodide, call: session.call, port: session.port, plan: session.read_plan, opener: new StreamOpener(sodium.libsodium) };
 }
 
 // The chosen files by the path the worker mounted them at, for reading without WORKERFS.
@@ -115,7 +133,11 @@ async function answerPort(
     bindPort(studyId, channel.port1, "download");
     return { answer: { id: request.id, ok: true, value: channel.port2 }, transfer: [channel.port2] };
   }
-  const { port } = await runtime;
+  const { port, plan, opener } = await runtime;
+  if (request.op === "readMany") {
+    const buffer = await readWithoutPython(plan, opener, studyId, request.fileIds, kind);
+    if (buffer !== null) return { answer: { id: request.id, ok: true, value: buffer }, transfer: [buffer] };
+  }
   const result = await port(studyId, JSON.stringify(request), kind);
   if (typeof result === "string") {
     const answer = JSON.parse(result) as Omit<PortAnswer, "id">;
@@ -132,6 +154,36 @@ async function answerPort(
       ? (bytes.buffer as ArrayBuffer)
       : (bytes.slice().buffer as ArrayBuffer);
   return { answer: { id: request.id, ok: true, value: buffer }, transfer: [buffer] };
+}
+
+/**
+ * A readMany by the worker's own reader (batch-read.ts), or null to answer it through the
+ * Python core instead: when there is no plan (the core's answer then says why) or the read
+ * failed (the core reads again, and names the instance that fails its checks).
+ */
+async function readWithoutPython(
+  plan: PlanCall,
+  opener: StreamOpener,
+  studyId: string,
+  fileIds: string[],
+  kind: string,
+): Promise<ArrayBuffer | null> {
+  const proxy = await plan(studyId, JSON.stringify(fileIds), kind);
+  if (proxy === undefined || proxy === null) return null;
+  let batch: BatchPlan;
+  try {
+    batch = proxy.toJs({ dict_converter: Object.fromEntries });
+  } finally {
+    proxy.destroy();
+  }
+  try {
+    return await readBatch(opener, batch);
+  } catch (error) {
+    // For whoever reads the console: a fault of this reader would otherwise only show as a
+    // slower download. The reason is a status, a length or an error's name, never data.
+    console.warn(`SecurePACS: ${fileIds.length} file(s) read through the core instead (${(error as Error).message}).`);
+    return null;
+  }
 }
 
 async function handle(message: Inbound): Promise<void> {
