@@ -456,6 +456,8 @@ def test_download_of_a_blob_changed_at_rest_names_the_instance(
     page = tab.page
     sign_up(page, site, mail, "download-tampered@example.org", tab.downloads)
     originals = write_study(tmp_path / "study", slices=4)
+    stored = site.root / "server" / "blobs" / "blobs"
+    before = set(stored.iterdir()) if stored.is_dir() else set()
     upload(page, tmp_path / "study")
 
     # First, untouched: every group is read by the worker's reader (no fallback in the console).
@@ -476,8 +478,7 @@ def test_download_of_a_blob_changed_at_rest_names_the_instance(
     window.close()
 
     # Then one byte of one stored blob flips, as a disk or an operator might.
-    stored = site.root / "server" / "blobs" / "blobs"
-    blobs = sorted(p for p in stored.rglob("*") if p.is_file())
+    blobs = sorted(p for d in set(stored.iterdir()) - before for p in d.rglob("*") if p.is_file())
     assert len(blobs) == len(originals)
     victim = blobs[0]
     data = bytearray(victim.read_bytes())

@@ -1,7 +1,7 @@
 // A study as a zip stream: every instance stored (not recompressed) under its zip path, in
 // manifest order, read from the study source only as fast as the zip is read.
 
-import { makeZip, predictLength } from "client-zip";
+import { zipLength, zipStream } from "./zip-writer";
 
 import type { StudySource, StudyView } from "../study-source";
 
@@ -78,11 +78,11 @@ export function studyZip(source: StudySource, view: StudyView): StudyZip {
     const group = groups.get(fileId);
     const input = group ? grouped(group, fileId, name) : pieces(fileId, name, size);
     readers.push(input);
-    return { name, size, lastModified, input };
+    return { name, size, input };
   });
   return {
-    stream: makeZip(files, { buffersAreUTF8: true }),
-    length: Number(predictLength(entries.map(({ name, size }) => ({ name, size })))),
+    stream: zipStream(files, lastModified),
+    length: zipLength(files),
     get filesDone() {
       return filesDone;
     },
@@ -92,9 +92,8 @@ export function studyZip(source: StudySource, view: StudyView): StudyZip {
     stop() {
       if (stopped) return;
       stopped = true;
-      // The zip itself never returns its inputs when it is cancelled. return() on the reader
-      // that is waiting for a piece takes effect when the piece arrives; the unread ones end
-      // without ever asking the source.
+      // return() on the reader that is waiting for a piece takes effect when the piece
+      // arrives; the unread ones end without ever asking the source.
       for (const reader of readers) void reader.return(undefined).catch(() => undefined);
     },
   };
@@ -180,7 +179,7 @@ function groupSmallFiles(source: StudySource, entries: { fileId: string; size: n
 }
 
 // The zip goes to the service worker through a transferred stream, which moves one chunk per
-// round trip between the two. client-zip emits a chunk per header and per piece of a file, so
+// round trip between the two. The zip comes as a chunk per header and per piece of a file, so
 // a study of small files would make thousands of round trips: the download ran at 20 MB/s.
 // Chunks of a few MiB make it a few dozen.
 export const CHUNK_BYTES = 4 * 1024 * 1024;
