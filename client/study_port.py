@@ -7,8 +7,8 @@ only decrypted and verified, chunk by chunk against the study key and as a whole
 signed hash. A port can read the study it was made for and nothing else.
 
 Requests are JSON ``{"op": ..., ...}``; answers are JSON like the session's, except that a
-file or a piece of one is answered with its bytes, which the worker transfers to the window
-without copying them into JSON.
+file or a piece of one is answered with its bytes (several files with a list of them), which
+the worker transfers to the window without copying them into JSON.
 """
 
 from __future__ import annotations
@@ -159,8 +159,10 @@ class StudyPorts:
             return b"".join(reader.opened(study, entry, ciphertext, sha256))
         return b"".join([piece async for piece in reader.plaintext(study, entry)])
 
-    async def read_many(self, study_id: str, file_ids: list[str], download: bool = False) -> bytes:
-        """Several whole instances, decrypted and verified, one after the other.
+    async def read_many(
+        self, study_id: str, file_ids: list[str], download: bool = False
+    ) -> list[bytes]:
+        """Several whole instances, decrypted and verified, in the order asked.
 
         A download of many small files asks for them in groups: one port round trip per group
         instead of three per file.
@@ -170,10 +172,9 @@ class StudyPorts:
         if sum(entry.plaintext_size for entry in entries) > MANY_BYTES:
             raise StudyPortError("Too much asked for at once. Reload the window.")
         # Together, so that the browser hashes the next files while this one is decrypted.
-        parts = await asyncio.gather(
-            *(self.read(study_id, e.file_id.hex(), download) for e in entries)
+        return list(
+            await asyncio.gather(*(self.read(study_id, e.file_id.hex(), download) for e in entries))
         )
-        return b"".join(parts)
 
     async def read_plan(
         self, study_id: str, file_ids: list[str], download: bool = False

@@ -809,8 +809,8 @@ async def call(argument: str) -> str:
     return json.dumps(await answer(_session, json.loads(argument)))
 
 
-async def port(study_id: str, argument: str, kind: str = "viewer") -> str | bytes:
-    """A study port's entry: JSON request in; the bytes of a file or piece, or a JSON answer.
+async def port(study_id: str, argument: str, kind: str = "viewer") -> str | bytes | list[bytes]:
+    """A study port's entry: JSON request in; bytes (a list for several files), or JSON out.
 
     The worker binds each port to one study and passes that study's id, never the window's.
     """
@@ -828,8 +828,11 @@ async def port(study_id: str, argument: str, kind: str = "viewer") -> str | byte
         return await session.ports.handle(study_id, json.loads(argument), download=download)
 
     answered = await shaped(run)
-    if answered["ok"] and isinstance(answered["value"], bytes):
-        return answered["value"]
+    value = answered["value"] if answered["ok"] else None
+    if isinstance(value, bytes) or (
+        isinstance(value, list) and value and all(isinstance(v, bytes) for v in value)
+    ):
+        return value
     return json.dumps(answered)
 
 

@@ -76,14 +76,13 @@ FAKE_OPENER: Final = """
         const ks = data.fileIds.map((id) => args.files.findIndex((f) => f.fileId === id));
         const failing = ks.find((k) => args.files[k].fileId === args.failFile);
         if (failing !== undefined) return fail(args.files[failing]);
-        const all = new Uint8Array(ks.reduce((n, k) => n + args.files[k].size, 0));
-        let at = 0;
-        for (const k of ks) {
-          for (let i = 0; i < args.files[k].size; i++) all[at + i] = (i * 31 + k * 7) & 255;
-          at += args.files[k].size;
-        }
+        const all = ks.map((k) => {
+          const file = new Uint8Array(args.files[k].size);
+          for (let i = 0; i < file.length; i++) file[i] = (i * 31 + k * 7) & 255;
+          return file.buffer;
+        });
         window.served.groups = (window.served.groups ?? 0) + 1;
-        answer(all.buffer, [all.buffer]);
+        answer(all, all);
       } else if (data.op === "stream") {
         handles += 1;
         streams.set(handles, { k: args.files.findIndex((f) => f.fileId === data.fileId), at: 0 });
@@ -497,3 +496,42 @@ def test_download_of_a_blob_changed_at_rest_names_the_instance(
     uids = [n.rsplit("/", 1)[1].removesuffix(".dcm") for n in originals]
     assert any(uid in status.inner_text() for uid in uids), status.inner_text()
     assert [line for line in tab.recorder.console if "through the core" in line]
+
+
+def test_download_survives_a_refused_group_read(
+    tab: Tab, site: Server, mail: SmtpInbox, tmp_path: Path
+) -> None:
+    """The server refuses the worker's first group read (503): the core reads those files again
+    on its own, and the zip is whole."""
+    page = tab.page
+    sign_up(page, site, mail, "download-refused@example.org", tab.downloads)
+    originals = write_study(tmp_path / "study", slices=6)
+    upload(page, tmp_path / "study")
+    refused: list[str] = []
+
+    def refuse_once(route: Route) -> None:
+        if refused:
+            route.continue_()
+            return
+        refused.append(route.request.url)
+        route.fulfill(status=503, body='{"code": "unavailable", "detail": "busy"}')
+
+    tab.context.route(re.compile(r"/api/v1/blobs/read$"), refuse_once)
+    window = open_download(page)
+    watch(tab, window)
+    start = window.get_by_role("button", name="Start download")
+    expect(start).to_be_enabled(timeout=SLOW)
+    with window.expect_download(timeout=SLOW) as download:
+        start.click()
+    saved = tmp_path / "study.zip"
+    download.value.save_as(saved)
+    expect(window.get_by_test_id("download-status")).to_contain_text(
+        "Download finished", timeout=SLOW
+    )
+    assert refused
+    with zipfile.ZipFile(saved) as archive:
+        assert archive.testzip() is None
+        assert {n: archive.read(n) for n in archive.namelist()} == originals
+    fallbacks = [line for line in tab.recorder.console if "through the core" in line]
+    assert len(fallbacks) == 1
+    assert "status 503" in fallbacks[0]

@@ -161,8 +161,10 @@ async def test_study_port_serves_the_signed_files_of_its_study_and_no_other(
         # A group of files in one answer, in the order asked (the download's small files).
         for study_id, view in views.items():
             ids = [i["fileId"] for i in reversed(view["instances"])]
-            together = await _value(study_id, "readMany", fileIds=ids)
-            assert together == b"".join(seen[i["instanceUid"]] for i in reversed(view["instances"]))
+            together = await worker_session.port(
+                study_id, json.dumps({"op": "readMany", "fileIds": ids})
+            )
+            assert together == [seen[i["instanceUid"]] for i in reversed(view["instances"])]
         big_view = next(v for v in views.values() if len(v["instances"]) > 1)
         too_much = [i["fileId"] for i in big_view["instances"]] * 2
         assert (

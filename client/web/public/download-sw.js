@@ -2,10 +2,11 @@
 // /download/. It turns the page's zip stream into a file download, so that a study of any size
 // goes to disk as it is decrypted and is never held whole in memory.
 //
-// The page transfers a ReadableStream here under a random token, then navigates a hidden iframe
-// to /download/<token>. This worker answers that navigation with the stream as an attachment,
-// and the browser's download manager writes it to disk as the page produces it, pulling no
-// faster than the disk takes it. The request never reaches the server; had this worker not been
+// The page registers a download here under a random token, with a MessagePort that gives the
+// zip's pieces when asked (their buffers transferred, not copied), then navigates a hidden iframe
+// to /download/<token>. This worker answers that navigation with the pieces as an attachment,
+// and the browser's download manager writes them to disk as the page produces them, pulling no
+// faster than the disk takes them. The request never reaches the server; had this worker not been
 // active, the server would have seen only a random token that means nothing to it, never the
 // file name (which can name the patient).
 //
@@ -16,6 +17,55 @@
 
 /** token -> {stream, disposition, length, port}; each token answers exactly one request. */
 const pending = new Map();
+
+// Pieces asked for ahead of the browser's download, so that the page prepares the next while
+// the browser writes these (the page answers a pull with about 4 MiB).
+const AHEAD_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The page's pieces as a stream: each pull asks the page ({kind: "pull"}) and enqueues what it
+ * answers ({kind: "pieces", pieces, end}); {kind: "failed"}, or the page gone, fails the stream,
+ * and with it the browser's download. Cancelling tells the page ({kind: "cancel"}).
+ */
+function piecesStream(port) {
+  let answer = null;
+  const settle = (data) => {
+    const waiting = answer;
+    answer = null;
+    if (waiting !== null) waiting(data);
+  };
+  port.addEventListener("message", (event) => settle(event.data));
+  // Where the browser reports that the page's end is gone (closed or crashed).
+  port.addEventListener("close", () => settle({ kind: "failed" }));
+  port.start();
+  return new ReadableStream(
+    {
+      pull(controller) {
+        return new Promise((resolve) => {
+          answer = (data) => {
+            if (data !== null && typeof data === "object" && data.kind === "pieces" && Array.isArray(data.pieces)) {
+              for (const piece of data.pieces) if (piece instanceof Uint8Array) controller.enqueue(piece);
+              if (data.end === true) {
+                controller.close();
+                port.close();
+              }
+            } else {
+              controller.error(new Error("The download page stopped the file."));
+              port.close();
+            }
+            resolve();
+          };
+          port.postMessage({ kind: "pull" });
+        });
+      },
+      cancel() {
+        port.postMessage({ kind: "cancel" });
+        port.close();
+      },
+    },
+    new ByteLengthQueuingStrategy({ highWaterMark: AHEAD_BYTES }),
+  );
+}
 
 // A stream nobody asked for (the page closed before its iframe loaded) is dropped after this.
 const UNCLAIMED_MS = 60_000;
@@ -34,18 +84,18 @@ self.addEventListener("message", (event) => {
   // browser stops a service worker, and with it the stream it is answering.
   if (data.kind === "securepacs-ping") return;
   if (data.kind !== "securepacs-download") return;
-  const { token, stream, disposition, length, port } = data;
+  const { token, pieces, disposition, length, port } = data;
   if (
     typeof token !== "string" ||
     !/^[0-9a-f]{32}$/.test(token) ||
-    !(stream instanceof ReadableStream) ||
+    !(pieces instanceof MessagePort) ||
     typeof disposition !== "string" ||
     !(length === null || (Number.isSafeInteger(length) && length >= 0)) ||
     !(port instanceof MessagePort)
   ) {
     return;
   }
-  pending.set(token, { stream, disposition, length, port });
+  pending.set(token, { stream: piecesStream(pieces), disposition, length, port });
   setTimeout(() => {
     const unclaimed = pending.get(token);
     if (unclaimed === undefined) return;

@@ -19,8 +19,8 @@ export interface BatchPlan {
 
 export class BatchFailure extends Error {}
 
-/** The plaintexts of the plan's files, one after the other in its order. */
-export async function readBatch(opener: StreamOpener, plan: BatchPlan): Promise<ArrayBuffer> {
+/** The plaintexts of the plan's files in its order, each in a buffer of its own (transferable). */
+export async function readBatch(opener: StreamOpener, plan: BatchPlan): Promise<ArrayBuffer[]> {
   try {
     // As FetchTransport sends every API request: the session cookie, no redirect, no cache.
     const response = await fetch(plan.path, {
@@ -37,11 +37,7 @@ export async function readBatch(opener: StreamOpener, plan: BatchPlan): Promise<
     }
     const sealed = new Uint8Array(await response.arrayBuffer());
     let sealedTotal = 0;
-    let plainTotal = 0;
-    for (const file of plan.files) {
-      sealedTotal += file.ciphertextSize;
-      plainTotal += file.plaintextSize;
-    }
+    for (const file of plan.files) sealedTotal += file.ciphertextSize;
     if (sealed.byteLength !== sealedTotal) throw new BatchFailure("length");
     // Every file is hashed off this thread while the ones before it are decrypted.
     const parts: Uint8Array<ArrayBuffer>[] = [];
@@ -52,15 +48,15 @@ export async function readBatch(opener: StreamOpener, plan: BatchPlan): Promise<
     }
     const hashes = parts.map((part) => sha256(part));
     for (const hash of hashes) hash.catch(() => undefined);
-    const out = new Uint8Array(plainTotal);
-    let written = 0;
+    const out: ArrayBuffer[] = [];
     for (const [index, file] of plan.files.entries()) {
       const part = parts[index] as Uint8Array<ArrayBuffer>;
       const hash = hashes[index] as Promise<Uint8Array>;
-      await openInstance(opener, file, part, hash, out.subarray(written, written + file.plaintextSize));
-      written += file.plaintextSize;
+      const plaintext = new Uint8Array(file.plaintextSize);
+      await openInstance(opener, file, part, hash, plaintext);
+      out.push(plaintext.buffer);
     }
-    return out.buffer;
+    return out;
   } catch (error) {
     if (error instanceof BatchFailure) throw error;
     throw new BatchFailure(error instanceof StreamError ? error.kind : error instanceof Error ? error.name : "failed");

@@ -57,10 +57,11 @@ export interface StudySource {
   /** The whole decrypted file. Rejects with a SourceFailure whose message names the instance. */
   read(fileId: string): Promise<ArrayBuffer>;
   /**
-   * Several whole decrypted files, one after the other in the order asked (at most 16 MiB in
-   * all): one round trip for a group of small files. Sources without it are read file by file.
+   * Several whole decrypted files, each in a buffer of its own, in the order asked (at most
+   * 16 MiB in all): one round trip for a group of small files. Sources without it are read
+   * file by file.
    */
-  readMany?(fileIds: string[]): Promise<ArrayBuffer>;
+  readMany?(fileIds: string[]): Promise<ArrayBuffer[]>;
   /** The decrypted file in pieces of at most 8 MiB, pulled one at a time (bounded memory). */
   stream(fileId: string): AsyncIterable<Uint8Array>;
   /** A port for a child window (the viewer's download window), bound to the same study. */
@@ -144,8 +145,8 @@ export class PortSource implements StudySource {
     return this.ask<ArrayBuffer>({ op: "read", fileId });
   }
 
-  readMany(fileIds: string[]): Promise<ArrayBuffer> {
-    return this.ask<ArrayBuffer>({ op: "readMany", fileIds });
+  readMany(fileIds: string[]): Promise<ArrayBuffer[]> {
+    return this.ask<ArrayBuffer[]>({ op: "readMany", fileIds });
   }
 
   async *stream(fileId: string): AsyncIterable<Uint8Array> {

@@ -21,9 +21,9 @@ interface PyodideFS {
   filesystems: { WORKERFS: unknown };
 }
 
-/** A Python ``bytes`` handed to JavaScript: copied out once, then released. */
+/** A Python ``bytes`` (or a list of them) handed to JavaScript: copied out once, then released. */
 interface PyBytes {
-  toJs(): Uint8Array;
+  toJs(): Uint8Array | Uint8Array[];
   destroy(): void;
 }
 
@@ -135,24 +135,29 @@ async function answerPort(
   }
   const { port, plan, opener } = await runtime;
   if (request.op === "readMany") {
-    const buffer = await readWithoutPython(plan, opener, studyId, request.fileIds, kind);
-    if (buffer !== null) return { answer: { id: request.id, ok: true, value: buffer }, transfer: [buffer] };
+    const buffers = await readWithoutPython(plan, opener, studyId, request.fileIds, kind);
+    if (buffers !== null) return { answer: { id: request.id, ok: true, value: buffers }, transfer: buffers };
   }
   const result = await port(studyId, JSON.stringify(request), kind);
   if (typeof result === "string") {
     const answer = JSON.parse(result) as Omit<PortAnswer, "id">;
     return { answer: { ...answer, id: request.id } as PortAnswer, transfer: [] };
   }
-  let bytes: Uint8Array;
+  let converted: Uint8Array | Uint8Array[];
   try {
-    bytes = result.toJs();
+    converted = result.toJs();
   } finally {
     result.destroy();
   }
-  const buffer =
+  const whole = (bytes: Uint8Array): ArrayBuffer =>
     bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
       ? (bytes.buffer as ArrayBuffer)
       : (bytes.slice().buffer as ArrayBuffer);
+  if (Array.isArray(converted)) {
+    const buffers = converted.map(whole);
+    return { answer: { id: request.id, ok: true, value: buffers }, transfer: buffers };
+  }
+  const buffer = whole(converted);
   return { answer: { id: request.id, ok: true, value: buffer }, transfer: [buffer] };
 }
 
@@ -167,7 +172,7 @@ async function readWithoutPython(
   studyId: string,
   fileIds: string[],
   kind: string,
-): Promise<ArrayBuffer | null> {
+): Promise<ArrayBuffer[] | null> {
   const proxy = await plan(studyId, JSON.stringify(fileIds), kind);
   if (proxy === undefined || proxy === null) return null;
   let batch: BatchPlan;

@@ -8,8 +8,8 @@ import "./download.css";
 import { connect, type PortSource, type StudyView, studyIdFromLocation } from "../study-source";
 import { type Snapshot, DownloadPage } from "./page";
 import { Progress } from "./progress";
-import { activeSaveWorker, SaveFailure, type Saving, saveStream, streamsTransferable } from "./service-worker";
-import { CHUNK_BYTES, coalesce, type StudyZip, studyZip } from "./zip-stream";
+import { activeSaveWorker, SaveFailure, type Saving, saveStream } from "./service-worker";
+import { type StudyZip, studyZip } from "./zip-stream";
 
 const REDRAW_MS = 500;
 // No byte for this long while running: the browser may be waiting for the person to allow the
@@ -35,13 +35,7 @@ async function main(): Promise<void> {
     return;
   }
   // Set up while the opener answers, so that Start is ready as soon as the study shows.
-  const helper = streamsTransferable()
-    ? activeSaveWorker()
-    : Promise.reject(
-        new SaveFailure(
-          "This browser cannot save a download from this page. Use a current version of Chrome, Edge or Firefox, or download the study with the command line (securepacs get).",
-        ),
-      );
+  const helper = activeSaveWorker();
   helper.catch(() => undefined);
 
   let source: PortSource;
@@ -140,12 +134,10 @@ async function run(
   page.running(snapshot());
 
   // Pull-based from here to the disk: the browser reads the service worker's response as it
-  // writes the file, the response reads the counter, the counter reads the zip, and the zip
-  // reads the source one piece at a time.
+  // writes the file, the response asks this page for pieces, which come through the counter
+  // from the zip, and the zip reads the source one piece at a time.
   const piped = zip.stream.pipeTo(counter.writable, { signal: controller.signal });
-  // Counted before the chunks are joined for the service worker, so progress moves with every
-  // file, not every few MiB.
-  const saving: Promise<Saving> = saveStream(registration, counter.readable.pipeThrough(coalesce(CHUNK_BYTES)), view.zipName, zip.length);
+  const saving: Promise<Saving> = saveStream(registration, counter.readable, view.zipName, zip.length);
   try {
     const [handle] = await Promise.all([
       saving.then((handle) => {

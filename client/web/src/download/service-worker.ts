@@ -1,5 +1,9 @@
-// The page's end of /download-sw.js: it hands a stream to the service worker, which answers a
+// The page's end of /download-sw.js: it feeds a stream to the service worker, which answers a
 // hidden iframe's navigation with it, so the browser saves the stream to disk as it is produced.
+//
+// The stream's pieces cross through a MessagePort, transferred rather than copied: a stream
+// transferred whole would copy every piece on its way between the threads, the whole study once
+// more. The service worker asks for the next pieces when the browser wants more.
 
 const SCRIPT_URL = "/download-sw.js";
 // The worker's script sits at the root so that this scope is allowed; the download page itself
@@ -16,15 +20,57 @@ const DELIVERED_TIMEOUT_MS = 10_000;
 
 export class SaveFailure extends Error {}
 
-/** Whether this browser can hand a stream to another context (transferable streams). */
-export function streamsTransferable(): boolean {
-  const probe = new ReadableStream();
-  try {
-    structuredClone(probe, { transfer: [probe] });
-    return true;
-  } catch {
-    return false;
-  }
+// What one answer to the service worker's "pull" carries at least (unless the stream ends).
+const BATCH_BYTES = 4 * 1024 * 1024;
+
+/** A piece whose buffer can be transferred: the piece itself if it spans its whole buffer. */
+function transferable(piece: Uint8Array): Uint8Array<ArrayBuffer> {
+  const whole = piece.byteOffset === 0 && piece.byteLength === piece.buffer.byteLength && piece.buffer instanceof ArrayBuffer;
+  return whole ? (piece as Uint8Array<ArrayBuffer>) : piece.slice();
+}
+
+/**
+ * Answer the service worker's pulls on `port` from `stream`: each "pull" gets
+ * `{kind: "pieces", pieces, end}` with at least BATCH_BYTES (or the rest), their buffers
+ * transferred, or `{kind: "failed"}` if the stream fails; "cancel" cancels the stream.
+ */
+function feed(stream: ReadableStream<Uint8Array>, port: MessagePort): void {
+  const reader = stream.getReader();
+  let busy = false;
+  port.addEventListener("message", (event: MessageEvent<{ kind?: unknown }>) => {
+    if (event.data.kind === "cancel") {
+      reader.cancel().catch(() => undefined);
+      port.close();
+      return;
+    }
+    if (event.data.kind !== "pull" || busy) return;
+    busy = true;
+    void (async () => {
+      const pieces: Uint8Array<ArrayBuffer>[] = [];
+      let bytes = 0;
+      let end = false;
+      try {
+        while (bytes < BATCH_BYTES) {
+          const { done, value } = await reader.read();
+          if (done) {
+            end = true;
+            break;
+          }
+          if (value.byteLength === 0) continue;
+          const piece = transferable(value);
+          pieces.push(piece);
+          bytes += piece.byteLength;
+        }
+      } catch {
+        port.postMessage({ kind: "failed" });
+        return;
+      } finally {
+        busy = false;
+      }
+      port.postMessage({ kind: "pieces", pieces, end }, [...new Set(pieces.map((piece) => piece.buffer))]);
+    })();
+  });
+  port.start();
 }
 
 /**
@@ -93,9 +139,11 @@ export async function saveStream(
   const token = randomToken();
   const channel = new MessageChannel();
   const replies = replyQueue(channel.port1);
+  const pieces = new MessageChannel();
+  feed(stream, pieces.port1);
   worker.postMessage(
-    { kind: "securepacs-download", token, stream, disposition: contentDisposition(name), length, port: channel.port2 },
-    [stream, channel.port2],
+    { kind: "securepacs-download", token, pieces: pieces.port2, disposition: contentDisposition(name), length, port: channel.port2 },
+    [pieces.port2, channel.port2],
   );
   const ping = window.setInterval(() => registration.active?.postMessage({ kind: "securepacs-ping" }), PING_INTERVAL_MS);
   // The path carries only the token: the file name can name the patient, and it must never

@@ -109,17 +109,17 @@ class GroupSizeMismatch extends Error {}
 
 class Group {
   next: Group | null = null;
-  private answer: Promise<ArrayBuffer> | null = null;
+  private answer: Promise<ArrayBuffer[]> | null = null;
   private left: number;
 
   constructor(
-    private readonly readMany: (fileIds: string[]) => Promise<ArrayBuffer>,
+    private readonly readMany: (fileIds: string[]) => Promise<ArrayBuffer[]>,
     private readonly files: { fileId: string; size: number }[],
   ) {
     this.left = files.length;
   }
 
-  private fetch(): Promise<ArrayBuffer> {
+  private fetch(): Promise<ArrayBuffer[]> {
     if (this.answer === null) {
       this.answer = this.readMany(this.files.map((f) => f.fileId));
       // Not awaited here: a failure is reported by the take() that reaches it.
@@ -132,20 +132,16 @@ class Group {
   async take(fileId: string): Promise<Uint8Array> {
     const answer = this.fetch();
     this.next?.fetch();
-    const buffer = await answer;
-    let offset = 0;
-    for (const file of this.files) {
-      if (file.fileId === fileId) {
-        if (offset + file.size > buffer.byteLength) throw new GroupSizeMismatch();
-        const piece = new Uint8Array(buffer, offset, file.size);
-        // The last file taken lets the group's buffer go.
-        this.left -= 1;
-        if (this.left === 0) this.answer = Promise.resolve(new ArrayBuffer(0));
-        return piece;
-      }
-      offset += file.size;
+    const buffers = await answer;
+    const index = this.files.findIndex((file) => file.fileId === fileId);
+    const buffer = buffers[index];
+    if (index < 0 || buffers.length !== this.files.length || buffer === undefined || buffer.byteLength !== this.files[index]?.size) {
+      throw new GroupSizeMismatch();
     }
-    throw new GroupSizeMismatch();
+    // The last file taken lets the group's buffers go.
+    this.left -= 1;
+    if (this.left === 0) this.answer = Promise.resolve([]);
+    return new Uint8Array(buffer);
   }
 }
 
@@ -176,45 +172,4 @@ function groupSmallFiles(source: StudySource, entries: { fileId: string; size: n
   }
   close();
   return groups;
-}
-
-// The zip goes to the service worker through a transferred stream, which moves one chunk per
-// round trip between the two. The zip comes as a chunk per header and per piece of a file, so
-// a study of small files would make thousands of round trips: the download ran at 20 MB/s.
-// Chunks of a few MiB make it a few dozen.
-export const CHUNK_BYTES = 4 * 1024 * 1024;
-
-export function coalesce(size: number): TransformStream<Uint8Array, Uint8Array> {
-  let parts: Uint8Array[] = [];
-  let held = 0;
-  const take = (): Uint8Array => {
-    const joined = new Uint8Array(held);
-    let offset = 0;
-    for (const part of parts) {
-      joined.set(part, offset);
-      offset += part.byteLength;
-    }
-    parts = [];
-    held = 0;
-    return joined;
-  };
-  return new TransformStream<Uint8Array, Uint8Array>(
-    {
-      transform(chunk, controller) {
-        if (held === 0 && chunk.byteLength >= size) {
-          controller.enqueue(chunk);
-          return;
-        }
-        parts.push(chunk);
-        held += chunk.byteLength;
-        if (held >= size) controller.enqueue(take());
-      },
-      flush(controller) {
-        if (held > 0) controller.enqueue(take());
-      },
-    },
-    undefined,
-    // Room for the next chunk while the service worker takes this one.
-    new ByteLengthQueuingStrategy({ highWaterMark: 2 * size }),
-  );
 }

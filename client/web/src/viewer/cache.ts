@@ -19,7 +19,7 @@ const GROUP_FILES = 32;
 /** Where the files come from: one at a time, and optionally several in one answer. */
 export interface FileSource {
   read(fileId: string): Promise<ArrayBuffer>;
-  readMany?: ((fileIds: string[]) => Promise<ArrayBuffer>) | undefined;
+  readMany?: ((fileIds: string[]) => Promise<ArrayBuffer[]>) | undefined;
   /** The decrypted size the manifest gives, which splits a group's answer into its files. */
   sizeOf(fileId: string): number | undefined;
 }
@@ -129,12 +129,10 @@ export class FileCache {
   private async readGroup(group: Waiting[]): Promise<void> {
     try {
       const all = await this.source.readMany!(group.map((entry) => entry.fileId));
-      const sizes = group.map((entry) => this.source.sizeOf(entry.fileId) ?? -1);
-      if (sizes.reduce((a, b) => a + b, 0) !== all.byteLength) throw new Error("The grouped read does not add up to its files.");
-      let offset = 0;
+      const sized = group.every((entry, i) => all[i]?.byteLength === this.source.sizeOf(entry.fileId));
+      if (all.length !== group.length || !sized) throw new Error("The grouped read does not match its files.");
       group.forEach((entry, i) => {
-        const bytes = all.slice(offset, offset + sizes[i]!);
-        offset += sizes[i]!;
+        const bytes = all[i]!;
         this.store(entry.fileId, bytes);
         entry.resolve(bytes);
       });
