@@ -535,3 +535,43 @@ def test_download_survives_a_refused_group_read(
     fallbacks = [line for line in tab.recorder.console if "through the core" in line]
     assert len(fallbacks) == 1
     assert "status 503" in fallbacks[0]
+
+
+def test_closing_the_download_page_fails_the_browsers_download(
+    tab: Tab, site: Server, mail: SmtpInbox, tmp_path: Path
+) -> None:
+    """The page feeds the service worker: once it is closed mid-download, the browser's
+    download fails instead of waiting for pieces that will never come."""
+    page = tab.page
+    sign_up(page, site, mail, "download-closed@example.org", tab.downloads)
+    write_study(tmp_path / "study", slices=30, big_side=2304)
+    upload(page, tmp_path / "study")
+    # The big file's range reads wait (its first piece passes): the download is caught halfway.
+    held: list[Route] = []
+    let_through = {"count": 1}
+
+    def hold(route: Route) -> None:
+        if let_through["count"] > 0:
+            let_through["count"] -= 1
+            route.continue_()
+        else:
+            held.append(route)
+
+    tab.context.route(re.compile(r"/api/v1/blobs/[0-9a-f]{32}\?download=true$"), hold)
+    window = open_download(page)
+    watch(tab, window)
+    start = window.get_by_role("button", name="Start download")
+    expect(start).to_be_enabled(timeout=SLOW)
+    with window.expect_download(timeout=SLOW) as download:
+        start.click()
+    expect(window.get_by_test_id("download-status")).to_have_text("Downloading…")
+    window.wait_for_function("() => document.querySelector('progress').value > 0")
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the download is waiting for a held blob"
+    window.close()
+    assert download.value.failure() is not None
+    for route in held:
+        route.continue_()
