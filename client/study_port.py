@@ -117,6 +117,13 @@ class StudyPorts:
             f"The file {file_id[:8]} is not part of {study.label}. Reload the viewer."
         )
 
+    def _group(self, study: OpenedStudy, file_ids: list[str]) -> list[ManifestEntry]:
+        """The entries of a readMany, refused if they hold more than :data:`MANY_BYTES`."""
+        entries = [self._entry(study, str(file_id)) for file_id in file_ids]
+        if sum(entry.plaintext_size for entry in entries) > MANY_BYTES:
+            raise StudyPortError("Too much asked for at once. Reload the window.")
+        return entries
+
     async def view(self, study_id: str) -> dict[str, Any]:
         """What a viewer or download window may know of the study (protocol.md §14.5)."""
         study = await self.study(study_id)
@@ -168,9 +175,7 @@ class StudyPorts:
         instead of three per file.
         """
         study = await self.study(study_id)
-        entries = [self._entry(study, str(file_id)) for file_id in file_ids]
-        if sum(entry.plaintext_size for entry in entries) > MANY_BYTES:
-            raise StudyPortError("Too much asked for at once. Reload the window.")
+        entries = self._group(study, file_ids)
         # Together, so that the browser hashes the next files while this one is decrypted.
         return list(
             await asyncio.gather(*(self.read(study_id, e.file_id.hex(), download) for e in entries))
@@ -186,9 +191,7 @@ class StudyPorts:
         never reaches it, so the keys stay in the worker. Same checks as :meth:`read_many`.
         """
         study = await self.study(study_id)
-        entries = [self._entry(study, str(file_id)) for file_id in file_ids]
-        if sum(entry.plaintext_size for entry in entries) > MANY_BYTES:
-            raise StudyPortError("Too much asked for at once. Reload the window.")
+        entries = self._group(study, file_ids)
         api = self.readers[download].api
         request = api.read_blobs_request([e.file_id.hex() for e in entries], download=download)
         return {

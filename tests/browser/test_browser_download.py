@@ -151,6 +151,26 @@ def write_study(folder: Path, *, slices: int, big_side: int = 0) -> dict[str, by
     return written
 
 
+def _hold_big_file_reads(tab: Tab) -> tuple[list[Route], dict[str, int]]:
+    """Hold a download's range reads (the big file's) after ``count`` of them have passed.
+
+    Returns the held routes and the counter, which the test raises to let more through.
+    """
+    held: list[Route] = []
+    let_through = {"count": 1}
+
+    def hold(route: Route) -> None:
+        if let_through["count"] > 0:
+            let_through["count"] -= 1
+            route.continue_()
+        else:
+            held.append(route)
+
+    # A download's range reads say that they are one (protocol.md §15.1).
+    tab.context.route(re.compile(r"/api/v1/blobs/[0-9a-f]{32}\?download=true$"), hold)
+    return held, let_through
+
+
 def watch(tab: Tab, window: Page) -> None:
     """Record the window's console and errors with its tab's (the fixture checks them)."""
     window.on("pageerror", lambda error: tab.recorder.errors.append(str(error)))
@@ -375,18 +395,7 @@ def test_download_cancel_stops_and_a_closed_app_tab_ends_the_download(
     # From here the big file's range reads wait until the test lets them go (its first piece
     # passes): the download is caught halfway, whatever the speed of this machine and wherever
     # the big file is in the study. The small files' batch reads are not held.
-    held: list[Route] = []
-    let_through = {"count": 1}
-
-    def hold(route: Route) -> None:
-        if let_through["count"] > 0:
-            let_through["count"] -= 1
-            route.continue_()
-        else:
-            held.append(route)
-
-    # A download's range reads say that they are one (protocol.md §15.1).
-    tab.context.route(re.compile(r"/api/v1/blobs/[0-9a-f]{32}\?download=true$"), hold)
+    held, let_through = _hold_big_file_reads(tab)
     window = open_download(page)
     watch(tab, window)
     start = window.get_by_role("button", name="Start download")
@@ -547,17 +556,7 @@ def test_closing_the_download_page_fails_the_browsers_download(
     write_study(tmp_path / "study", slices=30, big_side=2304)
     upload(page, tmp_path / "study")
     # The big file's range reads wait (its first piece passes): the download is caught halfway.
-    held: list[Route] = []
-    let_through = {"count": 1}
-
-    def hold(route: Route) -> None:
-        if let_through["count"] > 0:
-            let_through["count"] -= 1
-            route.continue_()
-        else:
-            held.append(route)
-
-    tab.context.route(re.compile(r"/api/v1/blobs/[0-9a-f]{32}\?download=true$"), hold)
+    held, _ = _hold_big_file_reads(tab)
     window = open_download(page)
     watch(tab, window)
     start = window.get_by_role("button", name="Start download")

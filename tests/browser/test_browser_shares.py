@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Locator, Page
 
     from tests.conftest import SmtpInbox
     from tests.live_server import Server
@@ -139,6 +139,16 @@ def _first_image(viewer: Page) -> None:
     expect(viewer.locator(ACTIVE)).to_have_attribute("data-state", "ready", timeout=SLOW)
 
 
+def _new_share_for(page: Page, email: str) -> tuple[Locator, Locator]:
+    """In the open Manage Shares dialog: New Share, the email typed and checked."""
+    dialog = page.get_by_test_id("shares-dialog")
+    dialog.get_by_role("button", name="New Share").click()
+    panel = dialog.get_by_test_id("share-panel")
+    panel.get_by_label("Email").fill(email)
+    panel.get_by_label("Email").dispatch_event("change")
+    return dialog, panel
+
+
 def test_sharing_between_people_and_with_an_anonymous_link(
     browser: Browser, site: Server, mail: SmtpInbox, tmp_path: Path
 ) -> None:
@@ -151,11 +161,7 @@ def test_sharing_between_people_and_with_an_anonymous_link(
 
         # View: Bob sees it and opens it, but Download as zip is not offered.
         _manage(ada)
-        dialog = ada.get_by_test_id("shares-dialog")
-        dialog.get_by_role("button", name="New Share").click()
-        panel = dialog.get_by_test_id("share-panel")
-        panel.get_by_label("Email").fill("bob@example.org")
-        panel.get_by_label("Email").dispatch_event("change")
+        dialog, panel = _new_share_for(ada, "bob@example.org")
         expect(panel.get_by_test_id("recipient-check")).to_contain_text(
             "Their key fingerprint", timeout=SLOW
         )
@@ -219,11 +225,7 @@ def test_sharing_between_people_and_with_an_anonymous_link(
         ada.get_by_role("tab", name="Studies").click()
         wait_for_studies(ada)
         _manage(ada)
-        dialog = ada.get_by_test_id("shares-dialog")
-        dialog.get_by_role("button", name="New Share").click()
-        panel = dialog.get_by_test_id("share-panel")
-        panel.get_by_label("Email").fill("bob@example.org")
-        panel.get_by_label("Email").dispatch_event("change")
+        dialog, panel = _new_share_for(ada, "bob@example.org")
         check = panel.get_by_test_id("recipient-check")
         expect(check).to_contain_text(f"fingerprint was {old}, now {real}", timeout=SLOW)
         check.get_by_role("button", name="Trust the new key").click()
