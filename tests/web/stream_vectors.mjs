@@ -8,7 +8,7 @@
 
 const CONTENT_KEY_LABEL = "securepacs/v1/content-key";
 
-function hex(text) {
+export function hex(text) {
   const bytes = new Uint8Array(text.length / 2);
   for (let i = 0; i < bytes.length; i += 1) bytes[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
   return bytes;
@@ -19,7 +19,7 @@ function toHex(bytes) {
 }
 
 // protocol.md §3.2: derive(key, label, context) = BLAKE2b-256(key, u8(len(label)) || label || context)
-function contentKey(sodium, studyKey, fileId) {
+export function contentKey(sodium, studyKey, fileId) {
   const label = new TextEncoder().encode(CONTENT_KEY_LABEL);
   const message = new Uint8Array(1 + label.length + fileId.length);
   message[0] = label.length;

@@ -150,6 +150,36 @@ def test_zip_reads_back_at_the_announced_length(
             assert archive.read(info) == _content(entry["size"], entry["seed"])
 
 
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(chosen=files, known=st.lists(st.booleans(), min_size=6, max_size=6))
+def test_a_crc_from_the_source_gives_the_same_zip(
+    harness: Harness, chosen: list[dict[str, Any]], known: list[bool]
+) -> None:
+    """Files whose CRC-32 the worker computed while decrypting make the very same bytes."""
+    entries = [
+        {"name": f"{index}/{f['leaf']}", **{k: f[k] for k in ("size", "seed", "pieces")}}
+        for index, f in enumerate(chosen)
+    ]
+    computed = harness.ask({"files": entries, "modified": MODIFIED_MS, "limits": None})
+    for entry, given_crc in zip(entries, known, strict=False):
+        if given_crc:
+            entry["knownCrc"] = zlib.crc32(_content(entry["size"], entry["seed"]))
+    supplied = harness.ask({"files": entries, "modified": MODIFIED_MS, "limits": None})
+    assert supplied == computed
+
+
+def test_the_writer_records_the_crc_it_is_given(harness: Harness) -> None:
+    """A known CRC is used as it is, not computed again (so a wrong one shows in the zip)."""
+    entries = [{"name": "a.dcm", "size": 100, "seed": 3, "pieces": [7], "knownCrc": 0x12345678}]
+    answer = harness.ask({"files": entries, "modified": MODIFIED_MS, "limits": None})
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(answer["zip"]))) as archive:
+        [info] = archive.infolist()
+        assert info.CRC == 0x12345678
+        assert archive.testzip() == "a.dcm"
+
+
 @pytest.mark.skipif(shutil.which("unzip") is None, reason="Info-ZIP unzip is not installed")
 @pytest.mark.parametrize("limits", [None, {"u32": 700, "u16": 2}])
 def test_info_zip_tests_the_zip(harness: Harness, tmp_path: Path, limits: Any) -> None:

@@ -7,7 +7,8 @@
 // {"files": [{name, size, seed, pieces: [n, ...]}], "modified": ms, "limits": {u32, u16}|null}
 //   -> {"zip": base64, "length": zipLength(...)}; file k's byte i is (seed + 31 i) mod 256 and
 //   it arrives in pieces of the listed sizes (the rest in one piece). {"error": message} if the
-//   writer refused.
+//   writer refused. A file with "knownCrc": n has that CRC-32 from its source (knownCrc32), as
+//   a file the worker decrypted has.
 
 import path from "node:path";
 import readline from "node:readline";
@@ -45,7 +46,12 @@ async function answer(request) {
     return { crc: crc32(buffer.subarray(request.offset ?? 0), request.from ?? 0) };
   }
   const limits = request.limits ?? undefined;
-  const files = request.files.map((f) => ({ name: f.name, size: f.size, input: pieces(content(f.actual ?? f.size, f.seed), f.pieces) }));
+  const files = request.files.map((f) => ({
+    name: f.name,
+    size: f.size,
+    input: pieces(content(f.actual ?? f.size, f.seed), f.pieces),
+    ...(f.knownCrc === undefined ? {} : { knownCrc32: () => f.knownCrc }),
+  }));
   try {
     const stream = zipStream(files, new Date(request.modified), limits);
     const parts = [];

@@ -62,10 +62,20 @@ export interface StudySource {
    * file by file.
    */
   readMany?(fileIds: string[]): Promise<ArrayBuffer[]>;
+  /**
+   * readMany for a zip: the same files, with the CRC-32 of each where the worker computed it
+   * while it decrypted (null where it did not: the zip computes it then).
+   */
+  readManyForZip?(fileIds: string[]): Promise<FilesForZip>;
   /** The decrypted file in pieces of at most 8 MiB, pulled one at a time (bounded memory). */
   stream(fileId: string): AsyncIterable<Uint8Array>;
   /** A port for a child window (the viewer's download window), bound to the same study. */
   fork(): Promise<MessagePort>;
+}
+
+export interface FilesForZip {
+  buffers: ArrayBuffer[];
+  crc32s: number[] | null;
 }
 
 const NO_OPENER =
@@ -77,7 +87,7 @@ const NO_OPENER =
 export type PortRequest =
   | { id: number; op: "open" }
   | { id: number; op: "read"; fileId: string }
-  | { id: number; op: "readMany"; fileIds: string[] }
+  | { id: number; op: "readMany"; fileIds: string[]; crc32?: boolean }
   | { id: number; op: "stream"; fileId: string }
   | { id: number; op: "next"; handle: number }
   | { id: number; op: "close"; handle: number }
@@ -85,7 +95,8 @@ export type PortRequest =
 
 type WithoutId<T> = T extends unknown ? Omit<T, "id"> : never;
 
-export type PortAnswer = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: WorkerError };
+// `crc32s` comes only with a readMany that asked for them, and only from the worker's own reader.
+export type PortAnswer = { id: number; ok: true; value: unknown; crc32s?: number[] } | { id: number; ok: false; error: WorkerError };
 
 /** The window-side end of a study port. */
 export class PortSource implements StudySource {
@@ -126,7 +137,7 @@ export class PortSource implements StudySource {
     this.pending.clear();
   }
 
-  private async ask<T>(request: WithoutId<PortRequest>): Promise<T> {
+  private async answer(request: WithoutId<PortRequest>): Promise<PortAnswer & { ok: true }> {
     if (this.isGone) throw new SourceFailure({ kind: "gone", code: "", status: 0, message: NO_OPENER });
     const id = this.next++;
     const answer = await new Promise<PortAnswer>((resolve) => {
@@ -134,7 +145,11 @@ export class PortSource implements StudySource {
       this.port.postMessage({ ...request, id });
     });
     if (!answer.ok) throw new SourceFailure(answer.error);
-    return answer.value as T;
+    return answer;
+  }
+
+  private async ask<T>(request: WithoutId<PortRequest>): Promise<T> {
+    return (await this.answer(request)).value as T;
   }
 
   open(): Promise<StudyView> {
@@ -147,6 +162,13 @@ export class PortSource implements StudySource {
 
   readMany(fileIds: string[]): Promise<ArrayBuffer[]> {
     return this.ask<ArrayBuffer[]>({ op: "readMany", fileIds });
+  }
+
+  async readManyForZip(fileIds: string[]): Promise<FilesForZip> {
+    const answer = await this.answer({ op: "readMany", fileIds, crc32: true });
+    const buffers = answer.value as ArrayBuffer[];
+    const crc32s = answer.crc32s;
+    return { buffers, crc32s: crc32s !== undefined && crc32s.length === buffers.length ? crc32s : null };
   }
 
   async *stream(fileId: string): AsyncIterable<Uint8Array> {

@@ -2,7 +2,7 @@
 // securepacs.client.worker_session in Pyodide. Keys, passwords and decrypted attributes live
 // only here; the page receives what it shows. See protocol.md §14 for the message shapes.
 
-import { type BatchPlan, readBatch } from "./batch-read";
+import { type BatchPlan, type BatchRead, readBatch } from "./batch-read";
 import type { Inbound, Outbound, RuntimeManifest } from "./messages";
 import { type RawSodium, StreamOpener } from "./stream-open";
 import type { PortAnswer, PortRequest } from "./study-source";
@@ -135,8 +135,11 @@ async function answerPort(
   }
   const { port, plan, opener } = await runtime;
   if (request.op === "readMany") {
-    const buffers = await readWithoutPython(plan, opener, studyId, request.fileIds, kind);
-    if (buffers !== null) return { answer: { id: request.id, ok: true, value: buffers }, transfer: buffers };
+    const read = await readWithoutPython(plan, opener, studyId, request.fileIds, kind, request.crc32 === true);
+    if (read !== null) {
+      const answer: PortAnswer = { id: request.id, ok: true, value: read.buffers, ...(read.crc32s === null ? {} : { crc32s: read.crc32s }) };
+      return { answer, transfer: read.buffers };
+    }
   }
   const result = await port(studyId, JSON.stringify(request), kind);
   if (typeof result === "string") {
@@ -172,7 +175,8 @@ async function readWithoutPython(
   studyId: string,
   fileIds: string[],
   kind: string,
-): Promise<ArrayBuffer[] | null> {
+  withCrc32: boolean,
+): Promise<BatchRead | null> {
   const proxy = await plan(studyId, JSON.stringify(fileIds), kind);
   if (proxy === undefined || proxy === null) return null;
   let batch: BatchPlan;
@@ -182,7 +186,7 @@ async function readWithoutPython(
     proxy.destroy();
   }
   try {
-    return await readBatch(opener, batch);
+    return await readBatch(opener, batch, withCrc32);
   } catch (error) {
     // For whoever reads the console: a fault of this reader would otherwise only show as a
     // slower download. The reason is a status, a length or an error's name, never data.

@@ -3,7 +3,7 @@
 
 import { zipLength, zipStream } from "./zip-writer";
 
-import type { StudySource, StudyView } from "../study-source";
+import type { FilesForZip, StudySource, StudyView } from "../study-source";
 
 export interface StudyZip {
   /** The zip, produced as it is read; nothing is read from the source before that. */
@@ -60,12 +60,13 @@ export function studyZip(source: StudySource, view: StudyView): StudyZip {
 
   const groups = groupSmallFiles(source, entries);
 
-  async function* grouped(group: Group, fileId: string, name: string): AsyncGenerator<Uint8Array> {
+  async function* grouped(group: Group, fileId: string, name: string, known: { crc32: number | null }): AsyncGenerator<Uint8Array> {
     try {
       const file = await group.take(fileId);
       if (stopped) return;
       filesDone += 1;
-      yield file;
+      known.crc32 = file.crc32;
+      yield file.bytes;
     } catch (error) {
       const reason = error instanceof GroupSizeMismatch ? new SizeMismatch(name) : error instanceof Error ? error : new Error(String(error));
       failure ??= reason;
@@ -76,9 +77,10 @@ export function studyZip(source: StudySource, view: StudyView): StudyZip {
   const files = entries.map(({ name, size, fileId }) => {
     // A generator's body runs only when the zip first reads it, so this opens nothing yet.
     const group = groups.get(fileId);
-    const input = group ? grouped(group, fileId, name) : pieces(fileId, name, size);
+    const known: { crc32: number | null } = { crc32: null };
+    const input = group ? grouped(group, fileId, name, known) : pieces(fileId, name, size);
     readers.push(input);
-    return { name, size, input };
+    return { name, size, input, knownCrc32: () => known.crc32 };
   });
   return {
     stream: zipStream(files, lastModified),
@@ -109,17 +111,17 @@ class GroupSizeMismatch extends Error {}
 
 class Group {
   next: Group | null = null;
-  private answer: Promise<ArrayBuffer[]> | null = null;
+  private answer: Promise<FilesForZip> | null = null;
   private left: number;
 
   constructor(
-    private readonly readMany: (fileIds: string[]) => Promise<ArrayBuffer[]>,
+    private readonly readMany: (fileIds: string[]) => Promise<FilesForZip>,
     private readonly files: { fileId: string; size: number }[],
   ) {
     this.left = files.length;
   }
 
-  private fetch(): Promise<ArrayBuffer[]> {
+  private fetch(): Promise<FilesForZip> {
     if (this.answer === null) {
       this.answer = this.readMany(this.files.map((f) => f.fileId));
       // Not awaited here: a failure is reported by the take() that reaches it.
@@ -128,11 +130,14 @@ class Group {
     return this.answer;
   }
 
-  /** One file of the group; the first call asks for the group and for the one after it. */
-  async take(fileId: string): Promise<Uint8Array> {
+  /**
+   * One file of the group, with its CRC-32 if the worker sent it; the first call asks for the
+   * group and for the one after it.
+   */
+  async take(fileId: string): Promise<{ bytes: Uint8Array; crc32: number | null }> {
     const answer = this.fetch();
     this.next?.fetch();
-    const buffers = await answer;
+    const { buffers, crc32s } = await answer;
     const index = this.files.findIndex((file) => file.fileId === fileId);
     const buffer = buffers[index];
     if (index < 0 || buffers.length !== this.files.length || buffer === undefined || buffer.byteLength !== this.files[index]?.size) {
@@ -140,14 +145,17 @@ class Group {
     }
     // The last file taken lets the group's buffers go.
     this.left -= 1;
-    if (this.left === 0) this.answer = Promise.resolve([]);
-    return new Uint8Array(buffer);
+    if (this.left === 0) this.answer = Promise.resolve({ buffers: [], crc32s: null });
+    return { bytes: new Uint8Array(buffer), crc32: crc32s?.[index] ?? null };
   }
 }
 
 function groupSmallFiles(source: StudySource, entries: { fileId: string; size: number }[]): Map<string, Group> {
   const groups = new Map<string, Group>();
-  const readMany = source.readMany?.bind(source);
+  const plain = source.readMany?.bind(source);
+  const readMany =
+    source.readManyForZip?.bind(source) ??
+    (plain === undefined ? undefined : async (fileIds: string[]): Promise<FilesForZip> => ({ buffers: await plain(fileIds), crc32s: null }));
   if (readMany === undefined) return groups;
   let current: { fileId: string; size: number }[] = [];
   let bytes = 0;

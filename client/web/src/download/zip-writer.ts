@@ -12,6 +12,11 @@ export interface ZipFile {
   /** The exact number of bytes `input` gives; the writer stops with an error otherwise. */
   size: number;
   input: AsyncIterable<Uint8Array>;
+  /**
+   * The CRC-32 of the whole file, where its source already knows it; asked before each piece
+   * and at the end. While it answers null the writer computes the CRC from the pieces.
+   */
+  knownCrc32?: () => number | null;
 }
 
 export class ZipSizeMismatch extends Error {
@@ -266,7 +271,7 @@ export function zipStream(files: readonly ZipFile[], modified: Date, limits: Zip
             const piece = next.value;
             read += piece.byteLength;
             if (read > entry.size) throw new ZipSizeMismatch(file.name);
-            crc = crc32(piece, crc);
+            if ((file.knownCrc32?.() ?? null) === null) crc = crc32(piece, crc);
             if (piece.byteLength > 0) {
               controller.enqueue(piece);
               return;
@@ -274,6 +279,7 @@ export function zipStream(files: readonly ZipFile[], modified: Date, limits: Zip
             continue;
           }
           if (read !== entry.size) throw new ZipSizeMismatch(file.name);
+          crc = file.knownCrc32?.() ?? crc;
           crcs.push(crc);
           controller.enqueue(descriptor(entry, crc));
           reader = null;

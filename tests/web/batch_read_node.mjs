@@ -1,0 +1,117 @@
+// The worker's batch reader (client/web/src/batch-read.ts) under Node, for test_batch_read.py:
+// node batch_read_node.mjs REPO -> JSON on stdout. The files are the shared STREAM vectors that
+// open (tests/vectors/stream), sealed as the server would send them one after the other; fetch
+// is replaced by one that answers each batch with the body a case asks for.
+
+import { readFile, readdir } from "node:fs/promises";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+
+import { compile } from "./compile.mjs";
+import { contentKey, hex } from "./stream_vectors.mjs";
+
+const repo = process.argv[2];
+const folder = await compile(repo, ["batch-read", "stream-open", "download/crc32"]);
+const { readBatch, BatchFailure } = await import(pathToFileURL(path.join(folder, "batch-read.mjs")).href);
+const { StreamOpener } = await import(pathToFileURL(path.join(folder, "stream-open.mjs")).href);
+const dist = path.join(repo, "wasm/dist");
+const manifest = JSON.parse(await readFile(path.join(dist, "manifest.json"), "utf8"));
+const sodium = (await import(pathToFileURL(path.join(dist, manifest.libsodium.module)).href)).default;
+await sodium.ready;
+
+const vectorsFolder = path.join(repo, "tests/vectors/stream");
+const files = [];
+for (const name of (await readdir(vectorsFolder)).sort()) {
+  if (!name.endsWith(".json")) continue;
+  const vector = JSON.parse(await readFile(path.join(vectorsFolder, name), "utf8"));
+  if (vector.op !== "stream.open" || vector.expect !== "ok") continue;
+  const sealed = hex(vector.inputs.sealed);
+  const fileId = hex(vector.inputs.file_id);
+  files.push({
+    name: vector.name,
+    sealed,
+    plaintext: vector.outputs.plaintext,
+    entry: () => ({
+      fileId,
+      contentKey: contentKey(sodium, hex(vector.inputs.study_key), fileId),
+      ciphertextSize: sealed.length,
+      plaintextSize: vector.outputs.plaintext.length / 2,
+      ciphertextHash: new Uint8Array(0),
+    }),
+  });
+}
+for (const file of files) file.hash = new Uint8Array(await crypto.subtle.digest("SHA-256", file.sealed));
+
+function concat(parts) {
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+let body = null;
+let status = 200;
+// Chunks of 1,000 bytes, as a network delivers a body in pieces.
+globalThis.fetch = async () =>
+  new Response(
+    new ReadableStream({
+      type: "bytes",
+      start(controller) {
+        for (let at = 0; at < body.length; at += 1000) controller.enqueue(body.slice(at, at + 1000));
+        controller.close();
+      },
+    }),
+    { status },
+  );
+
+const toHex = (buffer) => Buffer.from(buffer).toString("hex");
+const opener = new StreamOpener(sodium.libsodium);
+
+async function read(chosen, { withCrc32 = true, extra = null, cut = 0, answer = 200 } = {}) {
+  const plan = {
+    path: "/api/v1/blobs/read",
+    headers: {},
+    body: new Uint8Array(0),
+    files: chosen.map((file) => ({ ...file.entry(), ciphertextHash: file.hash })),
+  };
+  const sealed = concat(chosen.map((file) => file.sealed));
+  body = extra === null ? sealed.subarray(0, sealed.length - cut) : concat([sealed, extra]);
+  status = answer;
+  try {
+    const result = await readBatch(opener, plan, withCrc32);
+    return {
+      ok: true,
+      buffers: result.buffers,
+      crc32s: result.crc32s,
+      keysWiped: plan.files.every((file) => file.contentKey.every((byte) => byte === 0)),
+    };
+  } catch (error) {
+    return { ok: false, error: error instanceof BatchFailure ? `BatchFailure: ${error.message}` : String(error) };
+  }
+}
+
+const results = {};
+const shown = (r) => (r.ok ? { plaintexts: r.buffers.map(toHex), crc32s: r.crc32s, keysWiped: r.keysWiped } : r);
+const firstFiles = files.concat(files.slice(0, 2));
+const secondFiles = [...files].reverse();
+const first = await read(firstFiles);
+// A second, smaller batch is read into the first one's response buffer: the first batch's
+// answers must not change.
+const before = first.buffers.map(toHex);
+const second = await read(secondFiles);
+results.first = shown(first);
+results.firstAfterSecond = first.buffers.map(toHex).every((text, index) => text === before[index]);
+results.second = shown(second);
+results.withoutCrc = shown(await read(files.slice(0, 2), { withCrc32: false }));
+results.longer = shown(await read(files, { extra: new Uint8Array([0]) }));
+results.shorter = shown(await read(files, { cut: 1 }));
+results.refused = shown(await read(files, { answer: 503 }));
+results.expected = {
+  first: firstFiles.map((file) => file.plaintext),
+  second: secondFiles.map((file) => file.plaintext),
+  names: files.map((file) => file.name),
+};
+process.stdout.write(JSON.stringify(results));
