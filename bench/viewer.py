@@ -18,6 +18,9 @@ Run from the repository root after ``just web``: ``.venv/bin/python bench/viewer
   file, against Orthanc's ``GET /studies/{id}/archive`` read by an HTTP client to a file, and
   the same archive saved by Chromium from a link, as a person saves it; in MB/s of DICOM.
 
+Orthanc's rounds and the app's are interleaved, each side going first every other round, so
+that a shared machine whose speed drifts over minutes favours neither.
+
 The viewer's timed windows run with Playwright detached (see bench/browser.py): the page keeps
 its own clock readings (``VIEWER_MARKS_SCRIPT``) and announces the end of a window in its title,
 which the DevTools HTTP endpoint lists without attaching to anything. The downloads are timed
@@ -318,33 +321,30 @@ def saved_archive(
     return saved_at - clicked / 1000
 
 
-def orthanc_rounds(series: Series, rounds: int, scratch: Path) -> tuple[str, list[OrthancRound]]:
-    """Upload the series to a fresh Orthanc, then ``rounds`` passes of the requests."""
-    with Orthanc(parent=scratch) as server:
-        upload = server.upload(series.paths, clients=ORTHANC_UPLOAD_CLIENTS)
-        if upload.instances != series.files or upload.already_stored:
-            raise RuntimeError("Orthanc did not store every instance exactly once")
-        stored = OrthancSeries(server, series)
-        results = []
-        for number in range(rounds):
-            result = stored.round(scratch)
-            with sync_playwright() as playwright:
-                saved = saved_archive(
-                    playwright, stored, series, scratch / f"orthanc-chromium-{number}"
-                )
-            result = dataclasses.replace(result, saved_archive=saved)
-            results.append(result)
-            spread = ", ".join(
-                f"{jobs} in flight {s:.2f} s" for jobs, s in result.concurrent.items()
-            )
-            print(
-                f"Orthanc round {number + 1}: metadata {result.metadata * 1000:.0f} ms, first "
-                f"instance {result.first_instance * 1000:.0f} ms, all one by one "
-                f"{result.sequential:.2f} s, {spread}, one series request "
-                f"{result.series_request:.2f} s, archive {result.archive:.2f} s (saved by "
-                f"Chromium {result.saved_archive:.2f} s)"
-            )
-        return server.version, results
+def store_in_orthanc(server: Orthanc, series: Series) -> OrthancSeries:
+    """Upload the series to a fresh Orthanc and check it holds every instance once."""
+    upload = server.upload(series.paths, clients=ORTHANC_UPLOAD_CLIENTS)
+    if upload.instances != series.files or upload.already_stored:
+        raise RuntimeError("Orthanc did not store every instance exactly once")
+    return OrthancSeries(server, series)
+
+
+def orthanc_round(
+    playwright: Playwright, stored: OrthancSeries, series: Series, number: int, scratch: Path
+) -> OrthancRound:
+    """One pass of Orthanc's requests, then its archive saved by Chromium."""
+    result = stored.round(scratch)
+    saved = saved_archive(playwright, stored, series, scratch / f"orthanc-chromium-{number}")
+    result = dataclasses.replace(result, saved_archive=saved)
+    spread = ", ".join(f"{jobs} in flight {s:.2f} s" for jobs, s in result.concurrent.items())
+    print(
+        f"Orthanc round {number + 1}: metadata {result.metadata * 1000:.0f} ms, first "
+        f"instance {result.first_instance * 1000:.0f} ms, all one by one "
+        f"{result.sequential:.2f} s, {spread}, one series request "
+        f"{result.series_request:.2f} s, archive {result.archive:.2f} s (saved by "
+        f"Chromium {result.saved_archive:.2f} s)"
+    )
+    return result
 
 
 # -- the plain baseline's site ------------------------------------------------------------------
@@ -949,39 +949,36 @@ def upload_series(
     )
 
 
-def app_rounds(
+def app_round(
     playwright: Playwright,
     server: Server,
     site: str,
     address: str,
     series: Series,
-    args: argparse.Namespace,
+    number: int,
     scratch: Path,
     problems: list[str],
-) -> list[AppRound]:
-    """Each round on new browser profiles: the encrypted viewer and then the app's download in
-    one Chromium, the plain viewer in another, one Chromium at a time; the two modes alternate
-    in going first."""
-    rounds: list[AppRound] = []
-    for number in range(args.rounds):
-        folder = scratch / f"round-{number}"
-        if number % 2 == 1:
-            baseline = open_plain(playwright, site, series.files, folder / "plain", problems)
-        app = SignedInApp(playwright, server, address, folder / "app", problems)
-        try:
-            encrypted = app.open_viewer(series.files)
-            seconds = app.download(series)
-        finally:
-            app.close()
-        if number % 2 == 0:
-            baseline = open_plain(playwright, site, series.files, folder / "plain", problems)
-        rounds.append(AppRound(encrypted, baseline, seconds))
-        print(
-            f"app round {number + 1}: encrypted first image {encrypted.first_ms:.0f} ms, "
-            f"series {encrypted.full_ms:.0f} ms; plain first image {baseline.first_ms:.0f} ms, "
-            f"series {baseline.full_ms:.0f} ms; zip download {seconds:.2f} s"
-        )
-    return rounds
+) -> AppRound:
+    """On new browser profiles: the encrypted viewer and then the app's download in one
+    Chromium, the plain viewer in another, one Chromium at a time; the two modes alternate in
+    going first from one round to the next."""
+    folder = scratch / f"round-{number}"
+    if number % 2 == 1:
+        baseline = open_plain(playwright, site, series.files, folder / "plain", problems)
+    app = SignedInApp(playwright, server, address, folder / "app", problems)
+    try:
+        encrypted = app.open_viewer(series.files)
+        seconds = app.download(series)
+    finally:
+        app.close()
+    if number % 2 == 0:
+        baseline = open_plain(playwright, site, series.files, folder / "plain", problems)
+    print(
+        f"app round {number + 1}: encrypted first image {encrypted.first_ms:.0f} ms, "
+        f"series {encrypted.full_ms:.0f} ms; plain first image {baseline.first_ms:.0f} ms, "
+        f"series {baseline.full_ms:.0f} ms; zip download {seconds:.2f} s"
+    )
+    return AppRound(encrypted, baseline, seconds)
 
 
 # -- report -------------------------------------------------------------------------------------
@@ -1115,22 +1112,50 @@ def bench(args: argparse.Namespace, scratch: Path) -> None:
         f"data set: {series.files} CT slices, {series.megabytes:.1f} MB, "
         f"made in {time.perf_counter() - started:.1f} s"
     )
-    version, orthanc = orthanc_rounds(series, args.rounds, scratch)
     problems: list[str] = []
-    with running_server(scratch) as server, plain_site(series) as site:
+    orthanc: list[OrthancRound] = []
+    rounds: list[AppRound] = []
+    # Both servers up for the whole run, and their rounds interleaved (each side going first
+    # every other round): a shared machine's speed drifts by a third over minutes, which
+    # would otherwise decide the ratios more than either side does.
+    with (
+        Orthanc(parent=scratch) as orthanc_server,
+        running_server(scratch) as server,
+        plain_site(series) as site,
+    ):
+        stored = store_in_orthanc(orthanc_server, series)
         # Before Playwright starts: its synchronous API keeps an event loop in this thread.
         account = sign_up(server, "bench-viewer@example.org")
         try:
             with sync_playwright() as playwright:
                 upload_series(playwright, server, account, series, scratch, problems)
-                rounds = app_rounds(
-                    playwright, server, site, account.address, series, args, scratch, problems
-                )
+                for number in range(args.rounds):
+                    if number % 2 == 0:
+                        orthanc.append(orthanc_round(playwright, stored, series, number, scratch))
+                    app = app_round(
+                        playwright,
+                        server,
+                        site,
+                        account.address,
+                        series,
+                        number,
+                        scratch,
+                        problems,
+                    )
+                    rounds.append(app)
+                    if number % 2 == 1:
+                        orthanc.append(orthanc_round(playwright, stored, series, number, scratch))
+                    print(
+                        f"round {number + 1}: zip download {app.download_seconds:.2f} s, "
+                        f"Orthanc's archive {orthanc[-1].archive:.2f} s (saved by Chromium "
+                        f"{orthanc[-1].saved_archive:.2f} s)"
+                    )
         except BaseException:
             _print_problems(problems)
             tail = server.log.read_text(errors="replace").splitlines()[-30:]
             print("the server's log ends with:", *tail, sep="\n  ")
             raise
+        version = orthanc_server.version
     rows, _ = report(series, orthanc, rounds)
     print()
     print(
