@@ -54,11 +54,13 @@ function concat(parts) {
 
 let body = null;
 let status = 200;
-// Chunks of 1,000 bytes, as a network delivers a body in pieces.
+let byteStream = true;
+// Chunks of 1,000 bytes, as a network delivers a body in pieces; a byte stream as Chromium's
+// fetch gives, or (byteStream false) a plain one, as a browser without BYOB reads gives.
 globalThis.fetch = async () =>
   new Response(
     new ReadableStream({
-      type: "bytes",
+      ...(byteStream ? { type: "bytes" } : {}),
       start(controller) {
         for (let at = 0; at < body.length; at += 1000) controller.enqueue(body.slice(at, at + 1000));
         controller.close();
@@ -70,7 +72,7 @@ globalThis.fetch = async () =>
 const toHex = (buffer) => Buffer.from(buffer).toString("hex");
 const opener = new StreamOpener(sodium.libsodium);
 
-async function read(chosen, { withCrc32 = true, extra = null, cut = 0, answer = 200 } = {}) {
+async function read(chosen, { withCrc32 = true, extra = null, cut = 0, answer = 200, bytes = true } = {}) {
   const plan = {
     path: "/api/v1/blobs/read",
     headers: {},
@@ -80,6 +82,7 @@ async function read(chosen, { withCrc32 = true, extra = null, cut = 0, answer = 
   const sealed = concat(chosen.map((file) => file.sealed));
   body = extra === null ? sealed.subarray(0, sealed.length - cut) : concat([sealed, extra]);
   status = answer;
+  byteStream = bytes;
   try {
     const result = await readBatch(opener, plan, withCrc32);
     return {
@@ -109,6 +112,8 @@ results.withoutCrc = shown(await read(files.slice(0, 2), { withCrc32: false }));
 results.longer = shown(await read(files, { extra: new Uint8Array([0]) }));
 results.shorter = shown(await read(files, { cut: 1 }));
 results.refused = shown(await read(files, { answer: 503 }));
+results.notBytes = shown(await read(files, { bytes: false }));
+results.notBytesLonger = shown(await read(files, { bytes: false, extra: new Uint8Array([0]) }));
 results.expected = {
   first: firstFiles.map((file) => file.plaintext),
   second: secondFiles.map((file) => file.plaintext),

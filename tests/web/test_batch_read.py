@@ -65,6 +65,13 @@ def test_the_next_group_reuses_the_buffer_without_touching_the_last(
     assert results["firstAfterSecond"] is True
 
 
+def test_a_body_that_is_not_a_byte_stream_is_read_whole(results: dict[str, Any]) -> None:
+    expected = results["expected"]["first"][: len(results["notBytes"]["plaintexts"])]
+    assert results["notBytes"]["plaintexts"] == expected
+    assert results["notBytes"]["crc32s"] == _crcs(expected)
+    assert results["notBytesLonger"] == {"ok": False, "error": "BatchFailure: length"}
+
+
 def test_crcs_only_when_asked(results: dict[str, Any]) -> None:
     assert results["withoutCrc"]["crc32s"] is None
     assert results["withoutCrc"]["plaintexts"] == results["expected"]["first"][:2]

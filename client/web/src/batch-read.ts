@@ -91,9 +91,17 @@ let spare: ArrayBuffer | null = null;
 async function readExactly(response: Response, length: number): Promise<Uint8Array<ArrayBuffer>> {
   const body = response.body;
   if (body === null) throw new BatchFailure("length");
+  let reader: ReadableStreamBYOBReader;
+  try {
+    reader = body.getReader({ mode: "byob" });
+  } catch {
+    // A browser whose fetch bodies are not byte streams: the whole answer in new memory.
+    const whole = new Uint8Array(await response.arrayBuffer());
+    if (whole.byteLength !== length) throw new BatchFailure("length");
+    return whole;
+  }
   let buffer = spare !== null && spare.byteLength >= length ? spare : new ArrayBuffer(length);
   spare = null;
-  const reader = body.getReader({ mode: "byob" });
   try {
     let filled = 0;
     while (filled < length) {
