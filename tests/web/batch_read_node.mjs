@@ -72,7 +72,10 @@ globalThis.fetch = async () =>
 const toHex = (buffer) => Buffer.from(buffer).toString("hex");
 const opener = new StreamOpener(sodium.libsodium);
 
-async function read(chosen, { withCrc32 = true, extra = null, cut = 0, answer = 200, bytes = true } = {}) {
+// A frame per file, as a zip would give: a head of k + 1 bytes and a tail of 8 + k bytes, all 0xAA.
+const framesFor = (chosen) => chosen.map((_, k) => ({ head: new Uint8Array(k + 1).fill(0xaa), tail: new Uint8Array(8 + k).fill(0xaa) }));
+
+async function read(chosen, { framed = true, extra = null, cut = 0, answer = 200, bytes = true, frames = null } = {}) {
   const plan = {
     path: "/api/v1/blobs/read",
     headers: {},
@@ -84,11 +87,12 @@ async function read(chosen, { withCrc32 = true, extra = null, cut = 0, answer = 
   status = answer;
   byteStream = bytes;
   try {
-    const result = await readBatch(opener, plan, withCrc32);
+    const result = await readBatch(opener, plan, framed ? (frames ?? framesFor(chosen)) : null);
     return {
       ok: true,
-      buffers: result.buffers,
-      crc32s: result.crc32s,
+      framed: result.framed,
+      buffers: result.framed ? [result.buffer] : result.buffers,
+      crc32s: result.framed ? result.crc32s : null,
       keysWiped: plan.files.every((file) => file.contentKey.every((byte) => byte === 0)),
     };
   } catch (error) {
@@ -97,7 +101,7 @@ async function read(chosen, { withCrc32 = true, extra = null, cut = 0, answer = 
 }
 
 const results = {};
-const shown = (r) => (r.ok ? { plaintexts: r.buffers.map(toHex), crc32s: r.crc32s, keysWiped: r.keysWiped } : r);
+const shown = (r) => (r.ok ? { framed: r.framed, buffers: r.buffers.map(toHex), crc32s: r.crc32s, keysWiped: r.keysWiped } : r);
 const firstFiles = files.concat(files.slice(0, 2));
 const secondFiles = [...files].reverse();
 const first = await read(firstFiles);
@@ -108,7 +112,9 @@ const second = await read(secondFiles);
 results.first = shown(first);
 results.firstAfterSecond = first.buffers.map(toHex).every((text, index) => text === before[index]);
 results.second = shown(second);
-results.withoutCrc = shown(await read(files.slice(0, 2), { withCrc32: false }));
+results.unframed = shown(await read(files.slice(0, 2), { framed: false }));
+results.shortTail = shown(await read(files.slice(0, 2), { frames: [{ head: new Uint8Array(1), tail: new Uint8Array(8) }, { head: new Uint8Array(1), tail: new Uint8Array(7) }] }));
+results.tooFewFrames = shown(await read(files.slice(0, 2), { frames: [{ head: new Uint8Array(1), tail: new Uint8Array(8) }] }));
 results.longer = shown(await read(files, { extra: new Uint8Array([0]) }));
 results.shorter = shown(await read(files, { cut: 1 }));
 results.refused = shown(await read(files, { answer: 503 }));

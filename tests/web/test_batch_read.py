@@ -1,14 +1,16 @@
 """The worker's own reader of a group of files (client/web/src/batch-read.ts), under Node.
 
-It reads the server's answer into a buffer it keeps between groups, opens each file, and gives
-a zip the CRC-32 of each plaintext. Whatever the answer holds beyond or short of the files asked
-for, or a refusal, is a failure (the worker then reads through the Python core, which says
-what went wrong); a later group never changes the files an earlier one gave.
+It reads the server's answer into a buffer it keeps between groups and opens each file, for a
+zip straight between the frames the page gave, with each file's CRC-32 in its frame. Whatever
+the answer holds beyond or short of the files asked for, frames that do not fit, or a refusal
+is a failure (the worker then reads through the Python core, which says what went wrong); a
+later group never changes the files an earlier one gave.
 """
 
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
 import zlib
@@ -45,12 +47,25 @@ def _crcs(plaintexts: list[str]) -> list[int]:
     return [zlib.crc32(bytes.fromhex(text)) for text in plaintexts]
 
 
-def test_a_group_gives_each_plaintext_and_its_crc(results: dict[str, Any]) -> None:
+def _framed(plaintexts: list[str]) -> str:
+    """The run the harness's frames give: file k between k + 1 and 8 + k bytes of 0xAA, the
+    tail's bytes 4 to 7 the file's CRC-32."""
+    run = b""
+    for k, text in enumerate(plaintexts):
+        data = bytes.fromhex(text)
+        tail = bytearray(b"\xaa" * (8 + k))
+        tail[4:8] = struct.pack("<I", zlib.crc32(data))
+        run += b"\xaa" * (k + 1) + data + bytes(tail)
+    return run.hex()
+
+
+def test_a_framed_group_is_one_run_of_entries_with_crcs(results: dict[str, Any]) -> None:
     expected = results["expected"]["first"]
     # Every vector that opens, the empty file among them, and some twice.
     assert len(expected) >= 8 and "" in expected
     assert results["first"] == {
-        "plaintexts": expected,
+        "framed": True,
+        "buffers": [_framed(expected)],
         "crc32s": _crcs(expected),
         "keysWiped": True,
     }
@@ -60,21 +75,24 @@ def test_the_next_group_reuses_the_buffer_without_touching_the_last(
     results: dict[str, Any],
 ) -> None:
     expected = results["expected"]["second"]
-    assert results["second"]["plaintexts"] == expected
+    assert results["second"]["buffers"] == [_framed(expected)]
     assert results["second"]["crc32s"] == _crcs(expected)
     assert results["firstAfterSecond"] is True
 
 
 def test_a_body_that_is_not_a_byte_stream_is_read_whole(results: dict[str, Any]) -> None:
-    expected = results["expected"]["first"][: len(results["notBytes"]["plaintexts"])]
-    assert results["notBytes"]["plaintexts"] == expected
-    assert results["notBytes"]["crc32s"] == _crcs(expected)
+    expected = results["expected"]["first"][:-2]
+    assert results["notBytes"]["buffers"] == [_framed(expected)]
     assert results["notBytesLonger"] == {"ok": False, "error": "BatchFailure: length"}
 
 
-def test_crcs_only_when_asked(results: dict[str, Any]) -> None:
-    assert results["withoutCrc"]["crc32s"] is None
-    assert results["withoutCrc"]["plaintexts"] == results["expected"]["first"][:2]
+def test_unframed_each_file_in_a_buffer_of_its_own(results: dict[str, Any]) -> None:
+    assert results["unframed"] == {
+        "framed": False,
+        "buffers": results["expected"]["first"][:2],
+        "crc32s": None,
+        "keysWiped": True,
+    }
 
 
 @pytest.mark.parametrize(
@@ -83,9 +101,9 @@ def test_crcs_only_when_asked(results: dict[str, Any]) -> None:
         ("longer", "BatchFailure: length"),
         ("shorter", "BatchFailure: length"),
         ("refused", "BatchFailure: status 503"),
+        ("shortTail", "BatchFailure: frames"),
+        ("tooFewFrames", "BatchFailure: frames"),
     ],
 )
-def test_an_answer_of_another_length_or_a_refusal_fails(
-    results: dict[str, Any], case: str, error: str
-) -> None:
+def test_a_wrong_answer_or_frames_fail(results: dict[str, Any], case: str, error: str) -> None:
     assert results[case] == {"ok": False, "error": error}

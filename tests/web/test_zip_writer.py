@@ -150,34 +150,63 @@ def test_zip_reads_back_at_the_announced_length(
             assert archive.read(info) == _content(entry["size"], entry["seed"])
 
 
+def _with_runs(entries: list[dict[str, Any]], cuts: list[int], mode: str) -> None:
+    """Mark runs of consecutive entries: a run starts at each cut (and at the first entry)."""
+    starts = sorted({0, *(c % len(entries) for c in cuts)})
+    for start, end in zip(starts, [*starts[1:], len(entries)], strict=True):
+        entries[start]["run"] = {"count": end - start, "mode": mode}
+
+
 @settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(chosen=files, known=st.lists(st.booleans(), min_size=6, max_size=6))
-def test_a_crc_from_the_source_gives_the_same_zip(
-    harness: Harness, chosen: list[dict[str, Any]], known: list[bool]
+@given(
+    chosen=files.filter(bool),
+    cuts=st.lists(st.integers(0, 5), max_size=3),
+    mode=st.sampled_from(["framed", "declined"]),
+    limits=limits,
+)
+def test_framed_runs_give_the_same_zip(
+    harness: Harness,
+    chosen: list[dict[str, Any]],
+    cuts: list[int],
+    mode: str,
+    limits: dict[str, int] | None,
 ) -> None:
-    """Files whose CRC-32 the worker computed while decrypting make the very same bytes."""
+    """Runs the worker frames itself, or declines to, make the very same bytes."""
     entries = [
         {"name": f"{index}/{f['leaf']}", **{k: f[k] for k in ("size", "seed", "pieces")}}
         for index, f in enumerate(chosen)
     ]
-    computed = harness.ask({"files": entries, "modified": MODIFIED_MS, "limits": None})
-    for entry, given_crc in zip(entries, known, strict=False):
-        if given_crc:
-            entry["knownCrc"] = zlib.crc32(_content(entry["size"], entry["seed"]))
-    supplied = harness.ask({"files": entries, "modified": MODIFIED_MS, "limits": None})
-    assert supplied == computed
+    plain = harness.ask({"files": entries, "modified": MODIFIED_MS, "limits": limits})
+    _with_runs(entries, cuts, mode)
+    framed = harness.ask({"files": entries, "modified": MODIFIED_MS, "limits": limits})
+    assert "zip" in plain
+    assert framed == plain
 
 
-def test_the_writer_records_the_crc_it_is_given(harness: Harness) -> None:
-    """A known CRC is used as it is, not computed again (so a wrong one shows in the zip)."""
-    entries = [{"name": "a.dcm", "size": 100, "seed": 3, "pieces": [7], "knownCrc": 0x12345678}]
+@pytest.mark.parametrize("mode", ["wrongCrc", "short"])
+def test_a_run_that_is_not_what_the_zip_needs_stops_it(harness: Harness, mode: str) -> None:
+    entries = [{"name": f"s/{k}.dcm", "size": 100 + k, "seed": k, "pieces": []} for k in range(3)]
+    entries[1]["run"] = {"count": 2, "mode": mode}
     answer = harness.ask({"files": entries, "modified": MODIFIED_MS, "limits": None})
-    with zipfile.ZipFile(io.BytesIO(base64.b64decode(answer["zip"]))) as archive:
-        [info] = archive.infolist()
-        assert info.CRC == 0x12345678
-        assert archive.testzip() == "a.dcm"
+    assert answer == {
+        "error": "Error: The files from s/1.dcm on did not come as the zip needs them."
+    }
+
+
+def test_a_run_past_the_last_file_stops_the_zip(harness: Harness) -> None:
+    entries = [
+        {
+            "name": "a.dcm",
+            "size": 10,
+            "seed": 1,
+            "pieces": [],
+            "run": {"count": 2, "mode": "framed"},
+        }
+    ]
+    answer = harness.ask({"files": entries, "modified": MODIFIED_MS, "limits": None})
+    assert answer == {"error": "Error: The files from a.dcm on did not come as the zip needs them."}
 
 
 @pytest.mark.skipif(shutil.which("unzip") is None, reason="Info-ZIP unzip is not installed")

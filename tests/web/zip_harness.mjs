@@ -7,8 +7,10 @@
 // {"files": [{name, size, seed, pieces: [n, ...]}], "modified": ms, "limits": {u32, u16}|null}
 //   -> {"zip": base64, "length": zipLength(...)}; file k's byte i is (seed + 31 i) mod 256 and
 //   it arrives in pieces of the listed sizes (the rest in one piece). {"error": message} if the
-//   writer refused. A file with "knownCrc": n has that CRC-32 from its source (knownCrc32), as
-//   a file the worker decrypted has.
+//   writer refused. A file with "run": {count, mode} begins a framed run of `count` files, as
+//   the worker frames a group: "framed" gives the run's entries in one buffer (heads and tails
+//   from zipFrames, CRCs filled in), "declined" gives null, "wrongCrc" gives a CRC list that
+//   differs from the tails, "short" a buffer one byte short.
 
 import path from "node:path";
 import readline from "node:readline";
@@ -19,7 +21,7 @@ import { compile } from "./compile.mjs";
 const repo = process.argv[2];
 const folder = await compile(repo, ["download/crc32", "download/zip-writer"]);
 const { crc32 } = await import(pathToFileURL(path.join(folder, "download/crc32.mjs")).href);
-const { zipLength, zipStream } = await import(pathToFileURL(path.join(folder, "download/zip-writer.mjs")).href);
+const { zipFrames, zipLength, zipStream } = await import(pathToFileURL(path.join(folder, "download/zip-writer.mjs")).href);
 
 function content(size, seed) {
   const bytes = new Uint8Array(size);
@@ -46,11 +48,30 @@ async function answer(request) {
     return { crc: crc32(buffer.subarray(request.offset ?? 0), request.from ?? 0) };
   }
   const limits = request.limits ?? undefined;
-  const files = request.files.map((f) => ({
+  const frames = zipFrames(request.files, new Date(request.modified), limits);
+  const framedRun = (first, { count, mode }) => async () => {
+    if (mode === "declined") return null;
+    const parts = [];
+    const crc32s = [];
+    for (let k = first; k < first + count; k += 1) {
+      const f = request.files[k];
+      const bytes = content(f.size, f.seed);
+      const crc = crc32(bytes);
+      const tail = frames[k].tail.slice();
+      new DataView(tail.buffer).setUint32(4, crc, true);
+      parts.push(frames[k].head, bytes, tail);
+      crc32s.push(crc);
+    }
+    let joined = new Uint8Array(Buffer.concat(parts));
+    if (mode === "wrongCrc") crc32s[0] = (crc32s[0] + 1) >>> 0;
+    if (mode === "short") joined = joined.subarray(0, joined.length - 1);
+    return { bytes: joined, crc32s };
+  };
+  const files = request.files.map((f, index) => ({
     name: f.name,
     size: f.size,
     input: pieces(content(f.actual ?? f.size, f.seed), f.pieces),
-    ...(f.knownCrc === undefined ? {} : { knownCrc32: () => f.knownCrc }),
+    ...(f.run === undefined ? {} : { run: { count: f.run.count, read: framedRun(index, f.run) } }),
   }));
   try {
     const stream = zipStream(files, new Date(request.modified), limits);

@@ -20,19 +20,27 @@ export interface BatchPlan {
 
 export class BatchFailure extends Error {}
 
-/** A batch's plaintexts in the plan's order, each in a buffer of its own (transferable). */
-export interface BatchRead {
-  buffers: ArrayBuffer[];
-  /** The CRC-32 of each plaintext, when asked for (a zip needs them). */
-  crc32s: number[] | null;
+/** What a zip writes before and after a file (download/zip-writer.ts's ZipFrame). */
+export interface Frame {
+  head: Uint8Array;
+  /** At least 8 bytes; bytes 4 to 7 get the file's CRC-32, little-endian. */
+  tail: Uint8Array;
 }
 
 /**
- * Read and open the plan's files. With `withCrc32`, each plaintext's CRC-32 is computed here,
- * just after it was written and while it is still in the cache, which costs less than on the
- * download page, where the zip would otherwise compute it.
+ * A batch's plaintexts in the plan's order, each in a buffer of its own (transferable), or,
+ * framed, all in one buffer between their frames, with each file's CRC-32.
  */
-export async function readBatch(opener: StreamOpener, plan: BatchPlan, withCrc32: boolean): Promise<BatchRead> {
+export type BatchRead = { framed: false; buffers: ArrayBuffer[] } | { framed: true; buffer: ArrayBuffer; crc32s: number[] };
+
+/**
+ * Read and open the plan's files. With `frames` (one per file), the answer is a run of zip
+ * entries: each plaintext is opened straight into its place between its frame's head and tail,
+ * and its CRC-32 computed right after, while the bytes are still in the cache. The download
+ * page then passes one buffer per group to the service worker instead of three pieces per
+ * file, and computes no CRC.
+ */
+export async function readBatch(opener: StreamOpener, plan: BatchPlan, frames: Frame[] | null): Promise<BatchRead> {
   try {
     // As FetchTransport sends every API request: the session cookie, no redirect, no cache.
     const response = await fetch(plan.path, {
@@ -59,26 +67,60 @@ export async function readBatch(opener: StreamOpener, plan: BatchPlan, withCrc32
     }
     const hashes = parts.map((part) => sha256(part));
     for (const hash of hashes) hash.catch(() => undefined);
-    const buffers: ArrayBuffer[] = [];
-    const crc32s: number[] = [];
-    for (const [index, file] of plan.files.entries()) {
-      const part = parts[index] as Uint8Array<ArrayBuffer>;
-      const hash = hashes[index] as Promise<Uint8Array>;
-      const plaintext = new Uint8Array(file.plaintextSize);
-      await openInstance(opener, file, part, hash, plaintext);
-      if (withCrc32) crc32s.push(crc32(plaintext));
-      buffers.push(plaintext.buffer);
-    }
+    const read: BatchRead = frames === null ? await openEach(opener, plan, parts, hashes) : await openFramed(opener, plan, parts, hashes, frames);
     // Every file is hashed (WebCrypto took its copy when asked) and decrypted: the next batch
     // may read into this buffer.
     spare = sealed.buffer;
-    return { buffers, crc32s: withCrc32 ? crc32s : null };
+    return read;
   } catch (error) {
     if (error instanceof BatchFailure) throw error;
     throw new BatchFailure(error instanceof StreamError ? error.kind : error instanceof Error ? error.name : "failed");
   } finally {
     for (const file of plan.files) file.contentKey.fill(0);
   }
+}
+
+async function openEach(opener: StreamOpener, plan: BatchPlan, parts: Uint8Array<ArrayBuffer>[], hashes: Promise<Uint8Array>[]): Promise<BatchRead> {
+  const buffers: ArrayBuffer[] = [];
+  for (const [index, file] of plan.files.entries()) {
+    const plaintext = new Uint8Array(file.plaintextSize);
+    await openInstance(opener, file, parts[index] as Uint8Array<ArrayBuffer>, hashes[index] as Promise<Uint8Array>, plaintext);
+    buffers.push(plaintext.buffer);
+  }
+  return { framed: false, buffers };
+}
+
+async function openFramed(
+  opener: StreamOpener,
+  plan: BatchPlan,
+  parts: Uint8Array<ArrayBuffer>[],
+  hashes: Promise<Uint8Array>[],
+  frames: Frame[],
+): Promise<BatchRead> {
+  if (frames.length !== plan.files.length || frames.some((frame) => frame.tail.byteLength < 8)) throw new BatchFailure("frames");
+  let total = 0;
+  for (const [index, file] of plan.files.entries()) {
+    const frame = frames[index] as Frame;
+    total += frame.head.byteLength + file.plaintextSize + frame.tail.byteLength;
+  }
+  const run = new Uint8Array(total);
+  const view = new DataView(run.buffer);
+  const crc32s: number[] = [];
+  let at = 0;
+  for (const [index, file] of plan.files.entries()) {
+    const { head, tail } = frames[index] as Frame;
+    run.set(head, at);
+    at += head.byteLength;
+    const plaintext = run.subarray(at, at + file.plaintextSize);
+    await openInstance(opener, file, parts[index] as Uint8Array<ArrayBuffer>, hashes[index] as Promise<Uint8Array>, plaintext);
+    const crc = crc32(plaintext);
+    crc32s.push(crc);
+    at += file.plaintextSize;
+    run.set(tail, at);
+    view.setUint32(at + 4, crc, true);
+    at += tail.byteLength;
+  }
+  return { framed: true, buffer: run.buffer, crc32s };
 }
 
 // The last batch's response buffer, read into again by the next batch. A new buffer of some

@@ -63,20 +63,24 @@ export interface StudySource {
    */
   readMany?(fileIds: string[]): Promise<ArrayBuffer[]>;
   /**
-   * readMany for a zip: the same files, with the CRC-32 of each where the worker computed it
-   * while it decrypted (null where it did not: the zip computes it then).
+   * readMany for a zip: the same files, each between the `head` and `tail` of its frame, in
+   * one buffer with every tail's CRC-32 filled in, as the worker's own reader writes them while
+   * it decrypts; or, from the Python core, unframed as readMany gives them.
    */
-  readManyForZip?(fileIds: string[]): Promise<FilesForZip>;
+  readManyForZip?(fileIds: string[], frames: ZipFrameBytes[]): Promise<FilesForZip>;
   /** The decrypted file in pieces of at most 8 MiB, pulled one at a time (bounded memory). */
   stream(fileId: string): AsyncIterable<Uint8Array>;
   /** A port for a child window (the viewer's download window), bound to the same study. */
   fork(): Promise<MessagePort>;
 }
 
-export interface FilesForZip {
-  buffers: ArrayBuffer[];
-  crc32s: number[] | null;
+/** A file's zip local header and data descriptor (download/zip-writer.ts's ZipFrame). */
+export interface ZipFrameBytes {
+  head: Uint8Array;
+  tail: Uint8Array;
 }
+
+export type FilesForZip = { framed: true; buffer: ArrayBuffer; crc32s: number[] } | { framed: false; buffers: ArrayBuffer[] };
 
 const NO_OPENER =
   "This window gets its keys from the SecurePACS window that opened it, and that window is closed " +
@@ -87,7 +91,7 @@ const NO_OPENER =
 export type PortRequest =
   | { id: number; op: "open" }
   | { id: number; op: "read"; fileId: string }
-  | { id: number; op: "readMany"; fileIds: string[]; crc32?: boolean }
+  | { id: number; op: "readMany"; fileIds: string[]; frames?: ZipFrameBytes[] }
   | { id: number; op: "stream"; fileId: string }
   | { id: number; op: "next"; handle: number }
   | { id: number; op: "close"; handle: number }
@@ -95,8 +99,9 @@ export type PortRequest =
 
 type WithoutId<T> = T extends unknown ? Omit<T, "id"> : never;
 
-// `crc32s` comes only with a readMany that asked for them, and only from the worker's own reader.
-export type PortAnswer = { id: number; ok: true; value: unknown; crc32s?: number[] } | { id: number; ok: false; error: WorkerError };
+// `framed` and `crc32s` come only with a readMany that gave frames, answered by the worker's own
+// reader: `value` then holds one buffer, the files between their frames.
+export type PortAnswer = { id: number; ok: true; value: unknown; framed?: true; crc32s?: number[] } | { id: number; ok: false; error: WorkerError };
 
 /** The window-side end of a study port. */
 export class PortSource implements StudySource {
@@ -164,11 +169,14 @@ export class PortSource implements StudySource {
     return this.ask<ArrayBuffer[]>({ op: "readMany", fileIds });
   }
 
-  async readManyForZip(fileIds: string[]): Promise<FilesForZip> {
-    const answer = await this.answer({ op: "readMany", fileIds, crc32: true });
+  async readManyForZip(fileIds: string[], frames: ZipFrameBytes[]): Promise<FilesForZip> {
+    const answer = await this.answer({ op: "readMany", fileIds, frames });
     const buffers = answer.value as ArrayBuffer[];
-    const crc32s = answer.crc32s;
-    return { buffers, crc32s: crc32s !== undefined && crc32s.length === buffers.length ? crc32s : null };
+    const [buffer] = buffers;
+    if (answer.framed === true && buffers.length === 1 && buffer !== undefined) {
+      return { framed: true, buffer, crc32s: answer.crc32s ?? [] };
+    }
+    return { framed: false, buffers };
   }
 
   async *stream(fileId: string): AsyncIterable<Uint8Array> {

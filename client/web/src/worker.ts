@@ -2,7 +2,7 @@
 // securepacs.client.worker_session in Pyodide. Keys, passwords and decrypted attributes live
 // only here; the page receives what it shows. See protocol.md §14 for the message shapes.
 
-import { type BatchPlan, type BatchRead, readBatch } from "./batch-read";
+import { type BatchPlan, type BatchRead, type Frame, readBatch } from "./batch-read";
 import type { Inbound, Outbound, RuntimeManifest } from "./messages";
 import { type RawSodium, StreamOpener } from "./stream-open";
 import type { PortAnswer, PortRequest } from "./study-source";
@@ -135,13 +135,15 @@ async function answerPort(
   }
   const { port, plan, opener } = await runtime;
   if (request.op === "readMany") {
-    const read = await readWithoutPython(plan, opener, studyId, request.fileIds, kind, request.crc32 === true);
-    if (read !== null) {
-      const answer: PortAnswer = { id: request.id, ok: true, value: read.buffers, ...(read.crc32s === null ? {} : { crc32s: read.crc32s }) };
-      return { answer, transfer: read.buffers };
+    const read = await readWithoutPython(plan, opener, studyId, request.fileIds, kind, request.frames ?? null);
+    if (read?.framed === true) {
+      return { answer: { id: request.id, ok: true, value: [read.buffer], framed: true, crc32s: read.crc32s }, transfer: [read.buffer] };
     }
+    if (read?.framed === false) return { answer: { id: request.id, ok: true, value: read.buffers }, transfer: read.buffers };
   }
-  const result = await port(studyId, JSON.stringify(request), kind);
+  // The core answers a readMany unframed; frames are the worker's own reader's business.
+  const forCore = request.op === "readMany" ? { id: request.id, op: request.op, fileIds: request.fileIds } : request;
+  const result = await port(studyId, JSON.stringify(forCore), kind);
   if (typeof result === "string") {
     const answer = JSON.parse(result) as Omit<PortAnswer, "id">;
     return { answer: { ...answer, id: request.id } as PortAnswer, transfer: [] };
@@ -175,7 +177,7 @@ async function readWithoutPython(
   studyId: string,
   fileIds: string[],
   kind: string,
-  withCrc32: boolean,
+  frames: Frame[] | null,
 ): Promise<BatchRead | null> {
   const proxy = await plan(studyId, JSON.stringify(fileIds), kind);
   if (proxy === undefined || proxy === null) return null;
@@ -186,7 +188,7 @@ async function readWithoutPython(
     proxy.destroy();
   }
   try {
-    return await readBatch(opener, batch, withCrc32);
+    return await readBatch(opener, batch, frames);
   } catch (error) {
     // For whoever reads the console: a fault of this reader would otherwise only show as a
     // slower download. The reason is a status, a length or an error's name, never data.

@@ -1,7 +1,7 @@
 // A study as a zip stream: every instance stored (not recompressed) under its zip path, in
 // manifest order, read from the study source only as fast as the zip is read.
 
-import { zipLength, zipStream } from "./zip-writer";
+import { type FramedRun, type ZipFrame, zipFrames, zipLength, zipStream } from "./zip-writer";
 
 import type { FilesForZip, StudySource, StudyView } from "../study-source";
 
@@ -58,15 +58,15 @@ export function studyZip(source: StudySource, view: StudyView): StudyZip {
     }
   }
 
-  const groups = groupSmallFiles(source, entries);
+  const frames = zipFrames(entries, lastModified);
+  const groups = groupSmallFiles(source, entries, frames);
 
-  async function* grouped(group: Group, fileId: string, name: string, known: { crc32: number | null }): AsyncGenerator<Uint8Array> {
+  async function* grouped(group: Group, fileId: string, name: string): AsyncGenerator<Uint8Array> {
     try {
       const file = await group.take(fileId);
       if (stopped) return;
       filesDone += 1;
-      known.crc32 = file.crc32;
-      yield file.bytes;
+      yield file;
     } catch (error) {
       const reason = error instanceof GroupSizeMismatch ? new SizeMismatch(name) : error instanceof Error ? error : new Error(String(error));
       failure ??= reason;
@@ -74,13 +74,28 @@ export function studyZip(source: StudySource, view: StudyView): StudyZip {
     }
   }
 
+  // The first file of a group begins a run that the worker frames as zip entries while it
+  // decrypts; when its answer comes unframed (read by the core), the files go one by one.
+  const run = (group: Group): FramedRun => ({
+    count: group.size,
+    read: async () => {
+      try {
+        const framed = await group.framed();
+        if (framed !== null && !stopped) filesDone += group.size;
+        return framed;
+      } catch (error) {
+        failure ??= error instanceof Error ? error : new Error(String(error));
+        throw error;
+      }
+    },
+  });
+
   const files = entries.map(({ name, size, fileId }) => {
     // A generator's body runs only when the zip first reads it, so this opens nothing yet.
     const group = groups.get(fileId);
-    const known: { crc32: number | null } = { crc32: null };
-    const input = group ? grouped(group, fileId, name, known) : pieces(fileId, name, size);
+    const input = group ? grouped(group, fileId, name) : pieces(fileId, name, size);
     readers.push(input);
-    return { name, size, input, knownCrc32: () => known.crc32 };
+    return { name, size, input, ...(group?.startsWith(fileId) === true ? { run: run(group) } : {}) };
   });
   return {
     stream: zipStream(files, lastModified),
@@ -101,9 +116,10 @@ export function studyZip(source: StudySource, view: StudyView): StudyZip {
   };
 }
 
-// Small files travel in groups: one port round trip fetches (and the worker decrypts) several
-// of them, and the next group is asked for while the zip writes this one. At most two groups
-// are held, so memory stays within 2 x GROUP_BYTES whatever the study's size.
+// Small files travel in groups: one port round trip fetches (and the worker decrypts and frames
+// as zip entries) several of them, and the next group is asked for while the zip writes this
+// one. At most two groups are held, so memory stays within about 2 x GROUP_BYTES whatever the
+// study's size.
 const SMALL_BYTES = 4 * 1024 * 1024;
 const GROUP_BYTES = 8 * 1024 * 1024;
 
@@ -115,29 +131,56 @@ class Group {
   private left: number;
 
   constructor(
-    private readonly readMany: (fileIds: string[]) => Promise<FilesForZip>,
-    private readonly files: { fileId: string; size: number }[],
+    private readonly readMany: (fileIds: string[], frames: ZipFrame[]) => Promise<FilesForZip>,
+    private readonly files: { fileId: string; size: number; frame: ZipFrame }[],
   ) {
     this.left = files.length;
   }
 
+  get size(): number {
+    return this.files.length;
+  }
+
+  startsWith(fileId: string): boolean {
+    return this.files[0]?.fileId === fileId;
+  }
+
   private fetch(): Promise<FilesForZip> {
     if (this.answer === null) {
-      this.answer = this.readMany(this.files.map((f) => f.fileId));
-      // Not awaited here: a failure is reported by the take() that reaches it.
+      this.answer = this.readMany(
+        this.files.map((f) => f.fileId),
+        this.files.map((f) => f.frame),
+      );
+      // Not awaited here: a failure is reported by the call that reaches it.
       this.answer.catch(() => undefined);
     }
     return this.answer;
   }
 
+  private release(): void {
+    this.answer = Promise.resolve({ framed: false, buffers: [] });
+  }
+
   /**
-   * One file of the group, with its CRC-32 if the worker sent it; the first call asks for the
-   * group and for the one after it.
+   * The group's files as zip entries in one buffer, with their CRCs, or null when they came
+   * unframed (take() then gives each); asks for this group and for the one after it.
    */
-  async take(fileId: string): Promise<{ bytes: Uint8Array; crc32: number | null }> {
+  async framed(): Promise<{ bytes: Uint8Array; crc32s: number[] } | null> {
     const answer = this.fetch();
     this.next?.fetch();
-    const { buffers, crc32s } = await answer;
+    const files = await answer;
+    if (!files.framed) return null;
+    this.left = 0;
+    this.release();
+    return { bytes: new Uint8Array(files.buffer), crc32s: files.crc32s };
+  }
+
+  /** One file of the group, unframed; the first call asks for the group and the one after it. */
+  async take(fileId: string): Promise<Uint8Array> {
+    const answer = this.fetch();
+    this.next?.fetch();
+    const files = await answer;
+    const buffers = files.framed ? [] : files.buffers;
     const index = this.files.findIndex((file) => file.fileId === fileId);
     const buffer = buffers[index];
     if (index < 0 || buffers.length !== this.files.length || buffer === undefined || buffer.byteLength !== this.files[index]?.size) {
@@ -145,19 +188,19 @@ class Group {
     }
     // The last file taken lets the group's buffers go.
     this.left -= 1;
-    if (this.left === 0) this.answer = Promise.resolve({ buffers: [], crc32s: null });
-    return { bytes: new Uint8Array(buffer), crc32: crc32s?.[index] ?? null };
+    if (this.left === 0) this.release();
+    return new Uint8Array(buffer);
   }
 }
 
-function groupSmallFiles(source: StudySource, entries: { fileId: string; size: number }[]): Map<string, Group> {
+function groupSmallFiles(source: StudySource, entries: { fileId: string; size: number }[], frames: ZipFrame[]): Map<string, Group> {
   const groups = new Map<string, Group>();
   const plain = source.readMany?.bind(source);
   const readMany =
     source.readManyForZip?.bind(source) ??
-    (plain === undefined ? undefined : async (fileIds: string[]): Promise<FilesForZip> => ({ buffers: await plain(fileIds), crc32s: null }));
+    (plain === undefined ? undefined : async (fileIds: string[]): Promise<FilesForZip> => ({ framed: false, buffers: await plain(fileIds) }));
   if (readMany === undefined) return groups;
-  let current: { fileId: string; size: number }[] = [];
+  let current: { fileId: string; size: number; frame: ZipFrame }[] = [];
   let bytes = 0;
   let previous: Group | null = null;
   const close = (): void => {
@@ -169,13 +212,14 @@ function groupSmallFiles(source: StudySource, entries: { fileId: string; size: n
     current = [];
     bytes = 0;
   };
-  for (const entry of entries) {
-    if (entry.size > SMALL_BYTES) {
+  for (const [index, entry] of entries.entries()) {
+    const frame = frames[index];
+    if (entry.size > SMALL_BYTES || frame === undefined) {
       close();
       continue;
     }
     if (bytes + entry.size > GROUP_BYTES) close();
-    current.push({ fileId: entry.fileId, size: entry.size });
+    current.push({ fileId: entry.fileId, size: entry.size, frame });
     bytes += entry.size;
   }
   close();

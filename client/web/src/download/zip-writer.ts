@@ -12,16 +12,41 @@ export interface ZipFile {
   /** The exact number of bytes `input` gives; the writer stops with an error otherwise. */
   size: number;
   input: AsyncIterable<Uint8Array>;
-  /**
-   * The CRC-32 of the whole file, where its source already knows it; asked before each piece
-   * and at the end. While it answers null the writer computes the CRC from the pieces.
-   */
-  knownCrc32?: () => number | null;
+  /** This file begins a run of files whose entries the source writes itself. */
+  run?: FramedRun;
+}
+
+/** What comes before and after a file's bytes in the zip (see `zipFrames`). */
+export interface ZipFrame {
+  /** The local header. */
+  head: Uint8Array;
+  /** The data descriptor, its CRC-32 (bytes 4 to 7, little-endian) left 0. */
+  tail: Uint8Array;
+}
+
+/**
+ * A run of consecutive files whose entries the source writes itself, in one buffer: each file's
+ * `head` from `zipFrames`, its bytes, then its `tail` with the file's CRC-32 in bytes 4 to 7.
+ * The download's worker does this as it decrypts a group of files, which spares the page and
+ * the service worker three pieces per file.
+ */
+export interface FramedRun {
+  /** How many files the run holds: the one it is given with and the ones after it. */
+  count: number;
+  /** The run's entries and each file's CRC-32, or null: the run's files are then read one by one. */
+  read(): Promise<{ bytes: Uint8Array; crc32s: number[] } | null>;
 }
 
 export class ZipSizeMismatch extends Error {
   constructor(readonly file: string) {
     super(`${file} is not the size announced for it.`);
+  }
+}
+
+/** A framed run that is not what the writer would have written (its source is at fault). */
+export class ZipRunMismatch extends Error {
+  constructor(readonly file: string) {
+    super(`The files from ${file} on did not come as the zip needs them.`);
   }
 }
 
@@ -63,9 +88,9 @@ function plan(files: readonly { name: string; size: number }[], limits: ZipLimit
   for (const file of files) {
     const name = encoder.encode(file.name);
     if (name.byteLength > 0xffff) throw new RangeError(`The name ${file.name.slice(0, 40)}… is too long for a zip.`);
-    const big = file.size >= limits.u32;
-    entries.push({ name, size: file.size, offset, big });
-    offset += LOCAL_HEADER + name.byteLength + (big ? ZIP64_LOCAL_EXTRA : 0) + file.size + (big ? DESCRIPTOR_64 : DESCRIPTOR);
+    const entry = { name, size: file.size, offset, big: file.size >= limits.u32 };
+    entries.push(entry);
+    offset += entryLength(entry);
   }
   const directory = offset;
   let length = offset;
@@ -73,6 +98,10 @@ function plan(files: readonly { name: string; size: number }[], limits: ZipLimit
   const directorySize = length - directory;
   if (needsZip64End(entries.length, directory, directorySize, limits)) length += END_64 + LOCATOR_64;
   return { entries, directory, length: length + END };
+}
+
+function entryLength(entry: Planned): number {
+  return LOCAL_HEADER + entry.name.byteLength + (entry.big ? ZIP64_LOCAL_EXTRA : 0) + entry.size + (entry.big ? DESCRIPTOR_64 : DESCRIPTOR);
 }
 
 function centralExtra(entry: Planned, limits: ZipLimits): number {
@@ -133,6 +162,42 @@ function dosTime(date: Date): { time: number; date: number } {
   };
 }
 
+function localHeader(entry: Planned, time: number, date: number): Uint8Array {
+  const out = new Fields(LOCAL_HEADER + entry.name.byteLength + (entry.big ? ZIP64_LOCAL_EXTRA : 0))
+    .u32(0x04034b50)
+    .u16(entry.big ? 45 : 20)
+    .u16(FLAGS)
+    .u16(0)
+    .u16(time)
+    .u16(date)
+    .u32(0)
+    .u32(entry.big ? 0xffffffff : 0)
+    .u32(entry.big ? 0xffffffff : 0)
+    .u16(entry.name.byteLength)
+    .u16(entry.big ? ZIP64_LOCAL_EXTRA : 0)
+    .raw(entry.name);
+  // Sizes come in the descriptor; this extra only says that they are 8 bytes there.
+  if (entry.big) out.u16(0x0001).u16(16).u64(0).u64(0);
+  return out.bytes;
+}
+
+function descriptor(entry: Planned, value: number): Uint8Array {
+  const out = new Fields(entry.big ? DESCRIPTOR_64 : DESCRIPTOR).u32(0x08074b50).u32(value);
+  return (entry.big ? out.u64(entry.size).u64(entry.size) : out.u32(entry.size).u32(entry.size)).bytes;
+}
+
+/** Each file's local header and data descriptor as `zipStream` writes them, for framed runs. */
+export function zipFrames(files: readonly { name: string; size: number }[], modified: Date, limits: ZipLimits = LIMITS): ZipFrame[] {
+  const { time, date } = dosTime(modified);
+  return plan(files, limits).entries.map((entry) => ({ head: localHeader(entry, time, date), tail: descriptor(entry, 0) }));
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i += 1) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /**
  * The zip of `files`, in their order, produced as it is read: a file's input is asked for its
  * next piece only when the reader wants more. `modified` is every entry's time.
@@ -146,29 +211,45 @@ export function zipStream(files: readonly ZipFile[], modified: Date, limits: Zip
   let read = 0;
   let crc = 0;
   let finished = false;
+  // The file whose run the source declined: its files are read one by one.
+  let declined = -1;
 
-  const local = (entry: Planned): Uint8Array => {
-    const out = new Fields(LOCAL_HEADER + entry.name.byteLength + (entry.big ? ZIP64_LOCAL_EXTRA : 0))
-      .u32(0x04034b50)
-      .u16(entry.big ? 45 : 20)
-      .u16(FLAGS)
-      .u16(0)
-      .u16(time)
-      .u16(date)
-      .u32(0)
-      .u32(entry.big ? 0xffffffff : 0)
-      .u32(entry.big ? 0xffffffff : 0)
-      .u16(entry.name.byteLength)
-      .u16(entry.big ? ZIP64_LOCAL_EXTRA : 0)
-      .raw(entry.name);
-    // Sizes come in the descriptor; this extra only says that they are 8 bytes there.
-    if (entry.big) out.u16(0x0001).u16(16).u64(0).u64(0);
-    return out.bytes;
-  };
+  const local = (entry: Planned): Uint8Array => localHeader(entry, time, date);
 
-  const descriptor = (entry: Planned, value: number): Uint8Array => {
-    const out = new Fields(entry.big ? DESCRIPTOR_64 : DESCRIPTOR).u32(0x08074b50).u32(value);
-    return (entry.big ? out.u64(entry.size).u64(entry.size) : out.u32(entry.size).u32(entry.size)).bytes;
+  /**
+   * The run's buffer, checked against what this writer would have written around each file
+   * (the bytes between are the source's), and its CRCs in their place; null if declined.
+   */
+  const framedRun = async (first: number, run: FramedRun): Promise<Uint8Array | null> => {
+    const members = entries.slice(first, first + run.count);
+    const name = files[first]?.name ?? "";
+    if (run.count < 1 || members.length !== run.count) throw new ZipRunMismatch(name);
+    const framed = await run.read();
+    if (framed === null) return null;
+    const { bytes, crc32s } = framed;
+    if (crc32s.length !== run.count) throw new ZipRunMismatch(name);
+    let at = 0;
+    for (const [position, entry] of members.entries()) {
+      const value = crc32s[position] ?? -1;
+      const head = local(entry);
+      const tail = descriptor(entry, value);
+      const dataAt = at + head.byteLength;
+      const tailAt = dataAt + entry.size;
+      if (
+        !Number.isInteger(value) ||
+        value < 0 ||
+        value > 0xffffffff ||
+        tailAt + tail.byteLength > bytes.byteLength ||
+        !sameBytes(bytes.subarray(at, dataAt), head) ||
+        !sameBytes(bytes.subarray(tailAt, tailAt + tail.byteLength), tail)
+      ) {
+        throw new ZipRunMismatch(name);
+      }
+      at = tailAt + tail.byteLength;
+    }
+    if (at !== bytes.byteLength) throw new ZipRunMismatch(name);
+    crcs.push(...crc32s);
+    return bytes;
   };
 
   const central = (): Uint8Array => {
@@ -260,6 +341,16 @@ export function zipStream(files: readonly ZipFile[], modified: Date, limits: Zip
             controller.close();
             return;
           }
+          if (reader === null && file.run !== undefined && declined !== index) {
+            const bytes = await framedRun(index, file.run);
+            if (finished) return;
+            if (bytes !== null) {
+              index += file.run.count;
+              controller.enqueue(bytes);
+              return;
+            }
+            declined = index;
+          }
           if (reader === null) {
             reader = file.input[Symbol.asyncIterator]();
             read = 0;
@@ -271,7 +362,7 @@ export function zipStream(files: readonly ZipFile[], modified: Date, limits: Zip
             const piece = next.value;
             read += piece.byteLength;
             if (read > entry.size) throw new ZipSizeMismatch(file.name);
-            if ((file.knownCrc32?.() ?? null) === null) crc = crc32(piece, crc);
+            crc = crc32(piece, crc);
             if (piece.byteLength > 0) {
               controller.enqueue(piece);
               return;
@@ -279,7 +370,6 @@ export function zipStream(files: readonly ZipFile[], modified: Date, limits: Zip
             continue;
           }
           if (read !== entry.size) throw new ZipSizeMismatch(file.name);
-          crc = file.knownCrc32?.() ?? crc;
           crcs.push(crc);
           controller.enqueue(descriptor(entry, crc));
           reader = null;
