@@ -8,6 +8,7 @@
 // the Python core, which reads again and says what failed in words the person can act on.
 
 import { crc32 } from "./download/crc32";
+import type { ZipFrame } from "./download/zip-writer";
 import { openInstance, sha256, type SignedInstance, StreamError, type StreamOpener } from "./stream-open";
 
 /** What StudyPorts.read_plan returns, converted to JavaScript. */
@@ -19,13 +20,6 @@ export interface BatchPlan {
 }
 
 export class BatchFailure extends Error {}
-
-/** What a zip writes before and after a file (download/zip-writer.ts's ZipFrame). */
-export interface Frame {
-  head: Uint8Array;
-  /** At least 8 bytes; bytes 4 to 7 get the file's CRC-32, little-endian. */
-  tail: Uint8Array;
-}
 
 /**
  * A batch's plaintexts in the plan's order, each in a buffer of its own (transferable), or,
@@ -40,8 +34,12 @@ export type BatchRead = { framed: false; buffers: ArrayBuffer[] } | { framed: tr
  * page then passes one buffer per group to the service worker instead of three pieces per
  * file, and computes no CRC.
  */
-export async function readBatch(opener: StreamOpener, plan: BatchPlan, frames: Frame[] | null): Promise<BatchRead> {
+export async function readBatch(opener: StreamOpener, plan: BatchPlan, frames: ZipFrame[] | null): Promise<BatchRead> {
   try {
+    // A tail holds at least the descriptor's signature and CRC.
+    if (frames !== null && (frames.length !== plan.files.length || frames.some((frame) => frame.tail.byteLength < 8))) {
+      throw new BatchFailure("frames");
+    }
     // As FetchTransport sends every API request: the session cookie, no redirect, no cache.
     const response = await fetch(plan.path, {
       method: "POST",
@@ -95,12 +93,11 @@ async function openFramed(
   plan: BatchPlan,
   parts: Uint8Array<ArrayBuffer>[],
   hashes: Promise<Uint8Array>[],
-  frames: Frame[],
+  frames: ZipFrame[],
 ): Promise<BatchRead> {
-  if (frames.length !== plan.files.length || frames.some((frame) => frame.tail.byteLength < 8)) throw new BatchFailure("frames");
   let total = 0;
   for (const [index, file] of plan.files.entries()) {
-    const frame = frames[index] as Frame;
+    const frame = frames[index] as ZipFrame;
     total += frame.head.byteLength + file.plaintextSize + frame.tail.byteLength;
   }
   const run = new Uint8Array(total);
@@ -108,7 +105,7 @@ async function openFramed(
   const crc32s: number[] = [];
   let at = 0;
   for (const [index, file] of plan.files.entries()) {
-    const { head, tail } = frames[index] as Frame;
+    const { head, tail } = frames[index] as ZipFrame;
     run.set(head, at);
     at += head.byteLength;
     const plaintext = run.subarray(at, at + file.plaintextSize);

@@ -7,6 +7,7 @@
 // appear in a URL, in storage or in a request: the study id travels in the URL's fragment,
 // which the browser does not send.
 
+import type { ZipFrame } from "./download/zip-writer";
 import type { WorkerError } from "./messages";
 
 /** One instance of the study, as the signed manifest lists it. */
@@ -67,17 +68,11 @@ export interface StudySource {
    * one buffer with every tail's CRC-32 filled in, as the worker's own reader writes them while
    * it decrypts; or, from the Python core, unframed as readMany gives them.
    */
-  readManyForZip?(fileIds: string[], frames: ZipFrameBytes[]): Promise<FilesForZip>;
+  readManyForZip?(fileIds: string[], frames: ZipFrame[]): Promise<FilesForZip>;
   /** The decrypted file in pieces of at most 8 MiB, pulled one at a time (bounded memory). */
   stream(fileId: string): AsyncIterable<Uint8Array>;
   /** A port for a child window (the viewer's download window), bound to the same study. */
   fork(): Promise<MessagePort>;
-}
-
-/** A file's zip local header and data descriptor (download/zip-writer.ts's ZipFrame). */
-export interface ZipFrameBytes {
-  head: Uint8Array;
-  tail: Uint8Array;
 }
 
 export type FilesForZip = { framed: true; buffer: ArrayBuffer; crc32s: number[] } | { framed: false; buffers: ArrayBuffer[] };
@@ -91,7 +86,7 @@ const NO_OPENER =
 export type PortRequest =
   | { id: number; op: "open" }
   | { id: number; op: "read"; fileId: string }
-  | { id: number; op: "readMany"; fileIds: string[]; frames?: ZipFrameBytes[] }
+  | { id: number; op: "readMany"; fileIds: string[]; frames?: ZipFrame[] }
   | { id: number; op: "stream"; fileId: string }
   | { id: number; op: "next"; handle: number }
   | { id: number; op: "close"; handle: number }
@@ -169,7 +164,7 @@ export class PortSource implements StudySource {
     return this.ask<ArrayBuffer[]>({ op: "readMany", fileIds });
   }
 
-  async readManyForZip(fileIds: string[], frames: ZipFrameBytes[]): Promise<FilesForZip> {
+  async readManyForZip(fileIds: string[], frames: ZipFrame[]): Promise<FilesForZip> {
     const answer = await this.answer({ op: "readMany", fileIds, frames });
     const buffers = answer.value as ArrayBuffer[];
     const [buffer] = buffers;

@@ -2,7 +2,8 @@
 // securepacs.client.worker_session in Pyodide. Keys, passwords and decrypted attributes live
 // only here; the page receives what it shows. See protocol.md §14 for the message shapes.
 
-import { type BatchPlan, type BatchRead, type Frame, readBatch } from "./batch-read";
+import { type BatchPlan, type BatchRead, readBatch } from "./batch-read";
+import type { ZipFrame } from "./download/zip-writer";
 import type { Inbound, Outbound, RuntimeManifest } from "./messages";
 import { type RawSodium, StreamOpener } from "./stream-open";
 import type { PortAnswer, PortRequest } from "./study-source";
@@ -177,7 +178,7 @@ async function readWithoutPython(
   studyId: string,
   fileIds: string[],
   kind: string,
-  frames: Frame[] | null,
+  frames: ZipFrame[] | null,
 ): Promise<BatchRead | null> {
   const proxy = await plan(studyId, JSON.stringify(fileIds), kind);
   if (proxy === undefined || proxy === null) return null;
