@@ -3,27 +3,21 @@
 // open (tests/vectors/stream), sealed as the server would send them one after the other; fetch
 // is replaced by one that answers each batch with the body a case asks for.
 
-import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 
 import { compile } from "./compile.mjs";
+import { runtimeSodium, streamVectors } from "./node_runtime.mjs";
 import { contentKey, hex } from "./stream_vectors.mjs";
 
 const repo = process.argv[2];
 const folder = await compile(repo, ["batch-read", "stream-open", "download/crc32"]);
 const { readBatch, BatchFailure } = await import(pathToFileURL(path.join(folder, "batch-read.mjs")).href);
 const { StreamOpener } = await import(pathToFileURL(path.join(folder, "stream-open.mjs")).href);
-const dist = path.join(repo, "wasm/dist");
-const manifest = JSON.parse(await readFile(path.join(dist, "manifest.json"), "utf8"));
-const sodium = (await import(pathToFileURL(path.join(dist, manifest.libsodium.module)).href)).default;
-await sodium.ready;
+const sodium = await runtimeSodium(repo);
 
-const vectorsFolder = path.join(repo, "tests/vectors/stream");
 const files = [];
-for (const name of (await readdir(vectorsFolder)).sort()) {
-  if (!name.endsWith(".json")) continue;
-  const vector = JSON.parse(await readFile(path.join(vectorsFolder, name), "utf8"));
+for (const vector of await streamVectors(repo)) {
   if (vector.op !== "stream.open" || vector.expect !== "ok") continue;
   const sealed = hex(vector.inputs.sealed);
   const fileId = hex(vector.inputs.file_id);
