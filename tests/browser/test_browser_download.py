@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import zipfile
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
@@ -26,7 +27,7 @@ from tests.browser.app import SLOW, open_download, sign_up, upload
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from playwright.sync_api import Dialog, Page, Route
+    from playwright.sync_api import Dialog, Page, Route, Worker
 
     from tests.browser.conftest import Tab
     from tests.conftest import SmtpInbox
@@ -456,6 +457,31 @@ def test_download_cancel_stops_and_a_closed_app_tab_ends_the_download(
     )
 
 
+def count_helper_answers(page: Page) -> Worker:
+    """The app worker's helper thread (batch-helper.ts), once a download window has started it,
+    counting the batches it answers in ``self.__answered``."""
+    deadline = time.monotonic() + SLOW / 1000
+    while time.monotonic() < deadline:
+        for worker in page.workers:
+            if "batch-helper-worker" in worker.url:
+                worker.evaluate(
+                    """() => {
+                      self.__answered = 0;
+                      const post = self.postMessage.bind(self);
+                      self.postMessage = (message, transfer) => {
+                        if (message !== null && typeof message === "object" && "ok" in message) {
+                          self.__answered += 1;
+                        }
+                        post(message, transfer);
+                      };
+                    }"""
+                )
+                return worker
+        # Not time.sleep: Playwright learns of new workers only while it is called.
+        page.wait_for_timeout(50)
+    raise AssertionError(f"no helper thread among {[w.url for w in page.workers]}")
+
+
 def test_download_of_a_blob_changed_at_rest_names_the_instance(
     tab: Tab, site: Server, mail: SmtpInbox, tmp_path: Path
 ) -> None:
@@ -468,9 +494,11 @@ def test_download_of_a_blob_changed_at_rest_names_the_instance(
     before = set(stored.iterdir()) if stored.is_dir() else set()
     upload(page, tmp_path / "study")
 
-    # First, untouched: every group is read by the worker's reader (no fallback in the console).
+    # First, untouched: every group is read by the worker's reader (no fallback in the console),
+    # and opened by its helper thread, which the download window started.
     window = open_download(page)
     watch(tab, window)
+    helper = count_helper_answers(page)
     start = window.get_by_role("button", name="Start download")
     expect(start).to_be_enabled(timeout=SLOW)
     with window.expect_download(timeout=SLOW) as download:
@@ -483,6 +511,7 @@ def test_download_of_a_blob_changed_at_rest_names_the_instance(
     with zipfile.ZipFile(saved) as archive:
         assert {n: archive.read(n) for n in archive.namelist()} == originals
     assert not [line for line in tab.recorder.console if "through the core" in line]
+    assert helper.evaluate("() => self.__answered") >= 1
     window.close()
 
     # Then one byte of one stored blob flips, as a disk or an operator might.

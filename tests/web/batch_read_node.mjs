@@ -11,8 +11,9 @@ import { runtimeSodium, streamVectors } from "./node_runtime.mjs";
 import { contentKey, hex } from "./stream_vectors.mjs";
 
 const repo = process.argv[2];
-const folder = await compile(repo, ["batch-read", "stream-open", "download/crc32"]);
-const { readBatch, BatchFailure } = await import(pathToFileURL(path.join(folder, "batch-read.mjs")).href);
+const folder = await compile(repo, ["batch-read", "batch-helper", "stream-open", "download/crc32"]);
+const { readBatch, BatchFailure, OpenerPool, localOpener } = await import(pathToFileURL(path.join(folder, "batch-read.mjs")).href);
+const { helperOpener, serveOpens } = await import(pathToFileURL(path.join(folder, "batch-helper.mjs")).href);
 const { StreamOpener } = await import(pathToFileURL(path.join(folder, "stream-open.mjs")).href);
 const sodium = await runtimeSodium(repo);
 
@@ -49,49 +50,94 @@ function concat(parts) {
 let body = null;
 let status = 200;
 let byteStream = true;
+// What a request gets instead, by its body (the plan's): an answer of its own, after a delay.
+const answers = new Map();
 // Chunks of 1,000 bytes, as a network delivers a body in pieces; a byte stream as Chromium's
 // fetch gives, or (byteStream false) a plain one, as a browser without BYOB reads gives.
-globalThis.fetch = async () =>
-  new Response(
+globalThis.fetch = async (_path, init) => {
+  const own = answers.get(init.body);
+  const bytes = own?.body ?? body;
+  if (own?.delayMs) await new Promise((resolve) => setTimeout(resolve, own.delayMs));
+  return new Response(
     new ReadableStream({
       ...(byteStream ? { type: "bytes" } : {}),
       start(controller) {
-        for (let at = 0; at < body.length; at += 1000) controller.enqueue(body.slice(at, at + 1000));
+        for (let at = 0; at < bytes.length; at += 1000) controller.enqueue(bytes.slice(at, at + 1000));
         controller.close();
       },
     }),
     { status },
   );
+};
 
 const toHex = (buffer) => Buffer.from(buffer).toString("hex");
 const opener = new StreamOpener(sodium.libsodium);
+const pool = new OpenerPool([localOpener(opener)]);
 
 // A frame per file, as a zip would give: a head of k + 1 bytes and a tail of 8 + k bytes, all 0xAA.
 const framesFor = (chosen) => chosen.map((_, k) => ({ head: new Uint8Array(k + 1).fill(0xaa), tail: new Uint8Array(8 + k).fill(0xaa) }));
 
-async function read(chosen, { framed = true, extra = null, cut = 0, answer = 200, bytes = true, frames = null } = {}) {
-  const plan = {
+function planFor(chosen) {
+  return {
     path: "/api/v1/blobs/read",
     headers: {},
     body: new Uint8Array(0),
     files: chosen.map((file) => ({ ...file.entry(), ciphertextHash: file.hash })),
   };
+}
+
+async function read(chosen, { framed = true, extra = null, cut = 0, answer = 200, bytes = true, frames = null } = {}) {
+  const plan = planFor(chosen);
   const sealed = concat(chosen.map((file) => file.sealed));
   body = extra === null ? sealed.subarray(0, sealed.length - cut) : concat([sealed, extra]);
   status = answer;
   byteStream = bytes;
   try {
-    const result = await readBatch(opener, plan, framed ? (frames ?? framesFor(chosen)) : null);
-    return {
-      ok: true,
-      framed: result.framed,
-      buffers: result.framed ? [result.buffer] : result.buffers,
-      crc32s: result.framed ? result.crc32s : null,
-      keysWiped: plan.files.every((file) => file.contentKey.every((byte) => byte === 0)),
-    };
+    return outcome(plan, await readBatch(pool, plan, framed ? (frames ?? framesFor(chosen)) : null));
   } catch (error) {
-    return { ok: false, error: error instanceof BatchFailure ? `BatchFailure: ${error.message}` : String(error) };
+    return failure(error);
   }
+}
+
+function outcome(plan, result) {
+  return {
+    ok: true,
+    framed: result.framed,
+    buffers: result.framed ? [result.buffer] : result.buffers,
+    crc32s: result.framed ? result.crc32s : null,
+    keysWiped: plan.files.every((file) => file.contentKey.every((byte) => byte === 0)),
+  };
+}
+
+function failure(error) {
+  return { ok: false, error: error instanceof BatchFailure ? `BatchFailure: ${error.message}` : String(error) };
+}
+
+/** A batch read through `through` (a pool), its answer its own: the sealed files, or `sealed`. */
+async function readVia(through, chosen, { sealed = null, delayMs = 0 } = {}) {
+  const plan = planFor(chosen);
+  plan.body = new Uint8Array(1);
+  answers.set(plan.body, { body: sealed ?? concat(chosen.map((file) => file.sealed)), delayMs });
+  status = 200;
+  byteStream = true;
+  try {
+    return outcome(plan, await readBatch(through, plan, framesFor(chosen)));
+  } catch (error) {
+    return failure(error);
+  } finally {
+    answers.delete(plan.body);
+  }
+}
+
+/** A helper thread's stand-in: serveOpens on its own opener, across a MessageChannel. */
+function helperOnChannel() {
+  const channel = new MessageChannel();
+  serveOpens(channel.port2, new StreamOpener(sodium.libsodium));
+  channel.port2.start();
+  const helper = helperOpener(channel.port1);
+  channel.port1.start();
+  const counted = { opened: 0, broken: false, open: (...args) => ((counted.opened += 1), helper.open(...args)) };
+  return { counted, close: () => channel.port1.close() };
 }
 
 const results = {};
@@ -114,9 +160,50 @@ results.shorter = shown(await read(files, { cut: 1 }));
 results.refused = shown(await read(files, { answer: 503 }));
 results.notBytes = shown(await read(files, { bytes: false }));
 results.notBytesLonger = shown(await read(files, { bytes: false, extra: new Uint8Array([0]) }));
+// Four batches at once through this thread's opener and a helper's: each opener takes some,
+// every answer is whole and in its own buffers.
+const helper = helperOnChannel();
+const local = { opened: 0, open: (...args) => ((local.opened += 1), localOpener(opener).open(...args)) };
+const both = new OpenerPool([local, helper.counted]);
+const batches = [firstFiles, secondFiles, files, files.slice(0, 3)];
+const shared = await Promise.all(batches.map((chosen) => readVia(both, chosen)));
+results.shared = {
+  answers: shared.map(shown),
+  expected: batches.map((chosen) => chosen.map((file) => file.plaintext)),
+  local: local.opened,
+  helper: helper.counted.opened,
+};
+// A file changed at rest, opened by the helper: the batch fails with the protocol's error name.
+const onlyHelper = new OpenerPool([helper.counted]);
+const tampered = concat(files.slice(0, 2).map((file) => file.sealed));
+tampered[tampered.length - 1] ^= 1;
+results.helperTampered = shown(await readVia(onlyHelper, files.slice(0, 2), { sealed: tampered }));
+helper.close();
+// A helper whose thread failed: its batch fails, and the pool lends it nothing more.
+const listeners = {};
+const dying = helperOpener({
+  postMessage: () => setTimeout(() => listeners.error?.({}), 5),
+  addEventListener: (type, listener) => {
+    listeners[type] = listener;
+  },
+});
+const afterFailure = new OpenerPool([dying, localOpener(opener)]);
+results.helperFailed = shown(await readVia(afterFailure, files.slice(0, 2)));
+results.afterHelperFailed = await Promise.all([readVia(afterFailure, files.slice(0, 2)), readVia(afterFailure, files.slice(1, 3))]).then((all) => all.map(shown));
+results.helperBroken = dying.broken;
+// Answers in the order asked: the first batch's body arrives after the second's, and still the
+// one opener opens it first.
+const order = [];
+const single = new OpenerPool([localOpener(opener)]);
+await Promise.all([
+  readVia(single, files.slice(0, 3), { delayMs: 50 }).then(() => order.push("first")),
+  readVia(single, files.slice(0, 1)).then(() => order.push("second")),
+]);
+results.order = order;
 results.expected = {
   first: firstFiles.map((file) => file.plaintext),
   second: secondFiles.map((file) => file.plaintext),
   names: files.map((file) => file.name),
 };
-process.stdout.write(JSON.stringify(results));
+// Exit without waiting for the reader's timer that lets its spare buffers go.
+process.stdout.write(JSON.stringify(results), () => process.exit(0));

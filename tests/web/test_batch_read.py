@@ -107,3 +107,42 @@ def test_unframed_each_file_in_a_buffer_of_its_own(results: dict[str, Any]) -> N
 )
 def test_a_wrong_answer_or_frames_fail(results: dict[str, Any], case: str, error: str) -> None:
     assert results[case] == {"ok": False, "error": error}
+
+
+def test_batches_at_once_are_shared_with_the_helper_thread(results: dict[str, Any]) -> None:
+    """Four batches read together through the worker's opener and its helper's (over a real
+    MessageChannel, with the keys and buffers transferred): both open some, every answer whole."""
+    shared = results["shared"]
+    assert shared["local"] >= 1 and shared["helper"] >= 1
+    assert shared["local"] + shared["helper"] == 4
+    assert shared["answers"] == [
+        {
+            "framed": True,
+            "buffers": [_framed(expected)],
+            "crc32s": _crcs(expected),
+            "keysWiped": True,
+        }
+        for expected in shared["expected"]
+    ]
+
+
+def test_a_file_changed_at_rest_fails_in_the_helper_by_its_error_name(
+    results: dict[str, Any],
+) -> None:
+    assert results["helperTampered"] == {"ok": False, "error": "BatchFailure: AuthenticationFailed"}
+
+
+def test_a_failed_helper_fails_its_batch_and_gets_no_more(results: dict[str, Any]) -> None:
+    assert results["helperFailed"] == {"ok": False, "error": "BatchFailure: helper"}
+    assert results["helperBroken"] is True
+    expected = results["expected"]["first"]
+    assert [answer["buffers"] for answer in results["afterHelperFailed"]] == [
+        [_framed(expected[0:2])],
+        [_framed(expected[1:3])],
+    ]
+
+
+def test_batches_are_opened_in_the_order_asked(results: dict[str, Any]) -> None:
+    """The first batch's answer arrives after the second's; the one opener still opens it first
+    (its reader is the one waiting)."""
+    assert results["order"] == ["first", "second"]

@@ -28,13 +28,73 @@ export class BatchFailure extends Error {}
 export type BatchRead = { framed: false; buffers: ArrayBuffer[] } | { framed: true; buffer: ArrayBuffer; crc32s: number[] };
 
 /**
+ * Opens a batch whose sealed files arrived: hashes, opens and (framed) computes the CRCs of
+ * every file, as `openBatch` does. `sealed` is given back once nothing reads it any more, for
+ * the next batch's response to be read into.
+ */
+export interface BatchOpener {
+  /** Set once this opener can open nothing more (a helper thread that failed). */
+  broken?: boolean;
+  open(files: SignedInstance[], sealed: Uint8Array<ArrayBuffer>, frames: ZipFrame[] | null): Promise<{ read: BatchRead; sealed: ArrayBuffer }>;
+}
+
+/** A BatchOpener on this thread. */
+export function localOpener(opener: StreamOpener): BatchOpener {
+  return {
+    open: async (files, sealed, frames) => ({ read: await openBatch(opener, files, sealed, frames), sealed: sealed.buffer }),
+  };
+}
+
+/**
+ * The openers a worker has (its own thread's, and a helper thread's where it has one), lent to
+ * one batch at a time in the order the batches were asked for: the answer asked for first is
+ * the one its reader waits for.
+ */
+export class OpenerPool {
+  private readonly idle: BatchOpener[];
+  private readonly waiting: ((opener: BatchOpener) => void)[] = [];
+
+  constructor(openers: BatchOpener[]) {
+    this.idle = [...openers];
+  }
+
+  /** Take a place in line now; the promise gives an opener when it is this batch's turn. */
+  acquire(): Promise<BatchOpener> {
+    const opener = this.waiting.length === 0 ? this.idle.shift() : undefined;
+    if (opener !== undefined) return Promise.resolve(opener);
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  release(opener: BatchOpener): void {
+    if (opener.broken === true) return;
+    const next = this.waiting.shift();
+    if (next === undefined) this.idle.push(opener);
+    else next(opener);
+  }
+
+  /**
+   * Another opener for the batches to come (a helper thread that has started), lent before
+   * this thread's own: the worker's thread also plans and fetches the batches.
+   */
+  add(opener: BatchOpener): void {
+    const next = this.waiting.shift();
+    if (next === undefined) this.idle.unshift(opener);
+    else next(opener);
+  }
+}
+
+/**
  * Read and open the plan's files. With `frames` (one per file), the answer is a run of zip
  * entries: each plaintext is opened straight into its place between its frame's head and tail,
  * and its CRC-32 computed right after, while the bytes are still in the cache. The download
  * page then passes one buffer per group to the service worker instead of three pieces per
  * file, and computes no CRC.
  */
-export async function readBatch(opener: StreamOpener, plan: BatchPlan, frames: ZipFrame[] | null): Promise<BatchRead> {
+export async function readBatch(pool: OpenerPool, plan: BatchPlan, frames: ZipFrame[] | null): Promise<BatchRead> {
+  // The place in line is taken now, in the order the batches were asked for; this batch's
+  // fetch runs while the batches before it are opened.
+  const turn = pool.acquire();
+  let opener: BatchOpener | null = null;
   try {
     // A tail holds at least the descriptor's signature and CRC.
     if (frames !== null && (frames.length !== plan.files.length || frames.some((frame) => frame.tail.byteLength < 8))) {
@@ -56,31 +116,66 @@ export async function readBatch(opener: StreamOpener, plan: BatchPlan, frames: Z
     let sealedTotal = 0;
     for (const file of plan.files) sealedTotal += file.ciphertextSize;
     const sealed = await readExactly(response, sealedTotal);
-    // Every file is hashed off this thread while the ones before it are decrypted.
-    const parts: Uint8Array<ArrayBuffer>[] = [];
-    let offset = 0;
-    for (const file of plan.files) {
-      parts.push(sealed.subarray(offset, offset + file.ciphertextSize));
-      offset += file.ciphertextSize;
-    }
-    const hashes = parts.map((part) => sha256(part));
-    for (const hash of hashes) hash.catch(() => undefined);
-    const read: BatchRead = frames === null ? await openEach(opener, plan, parts, hashes) : await openFramed(opener, plan, parts, hashes, frames);
-    // Every file is hashed (WebCrypto took its copy when asked) and decrypted: the next batch
-    // may read into this buffer.
-    spare = sealed.buffer;
+    opener = await turn;
+    const { read, sealed: given } = await opener.open(plan.files, sealed, frames);
+    // Every file is hashed and opened: the next batch may read into this buffer.
+    keepSpare(given);
     return read;
   } catch (error) {
     if (error instanceof BatchFailure) throw error;
     throw new BatchFailure(error instanceof StreamError ? error.kind : error instanceof Error ? error.name : "failed");
   } finally {
+    // A batch that failed before its turn still gives its turn on, once it comes.
+    if (opener !== null) pool.release(opener);
+    else void turn.then((unused) => pool.release(unused));
     for (const file of plan.files) file.contentKey.fill(0);
   }
 }
 
-async function openEach(opener: StreamOpener, plan: BatchPlan, parts: Uint8Array<ArrayBuffer>[], hashes: Promise<Uint8Array>[]): Promise<BatchRead> {
+/**
+ * Open a batch's sealed files (one after the other in `sealed`) against their entries: each
+ * hashed by WebCrypto, off this thread, while the ones before it are decrypted.
+ */
+export async function openBatch(
+  opener: StreamOpener,
+  files: SignedInstance[],
+  sealed: Uint8Array<ArrayBuffer>,
+  frames: ZipFrame[] | null,
+): Promise<BatchRead> {
+  const parts: Uint8Array<ArrayBuffer>[] = [];
+  let offset = 0;
+  for (const file of files) {
+    parts.push(sealed.subarray(offset, offset + file.ciphertextSize));
+    offset += file.ciphertextSize;
+  }
+  if (offset !== sealed.byteLength || (frames !== null && frames.length !== files.length)) throw new BatchFailure("length");
+  const hashes = parts.map((part) => sha256(part));
+  for (const hash of hashes) hash.catch(() => undefined);
+  return frames === null ? await openEach(opener, files, parts, hashes) : await openFramed(opener, files, parts, hashes, frames);
+}
+
+/**
+ * Let the thread's event loop run between two files: opening a batch takes tens of
+ * milliseconds, and meanwhile the next batch's request must be planned and its fetch read, or
+ * the worker waits for the network after every batch (about a third of a download's time).
+ * A resolved promise would not do (its continuation runs before any other task), nor would
+ * setTimeout (clamped to 4 ms when nested).
+ */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
+}
+
+async function openEach(opener: StreamOpener, files: SignedInstance[], parts: Uint8Array<ArrayBuffer>[], hashes: Promise<Uint8Array>[]): Promise<BatchRead> {
   const buffers: ArrayBuffer[] = [];
-  for (const [index, file] of plan.files.entries()) {
+  for (const [index, file] of files.entries()) {
+    if (index > 0) await yieldToEventLoop();
     const plaintext = new Uint8Array(file.plaintextSize);
     await openInstance(opener, file, parts[index] as Uint8Array<ArrayBuffer>, hashes[index] as Promise<Uint8Array>, plaintext);
     buffers.push(plaintext.buffer);
@@ -90,13 +185,13 @@ async function openEach(opener: StreamOpener, plan: BatchPlan, parts: Uint8Array
 
 async function openFramed(
   opener: StreamOpener,
-  plan: BatchPlan,
+  files: SignedInstance[],
   parts: Uint8Array<ArrayBuffer>[],
   hashes: Promise<Uint8Array>[],
   frames: ZipFrame[],
 ): Promise<BatchRead> {
   let total = 0;
-  for (const [index, file] of plan.files.entries()) {
+  for (const [index, file] of files.entries()) {
     const frame = frames[index] as ZipFrame;
     total += frame.head.byteLength + file.plaintextSize + frame.tail.byteLength;
   }
@@ -104,7 +199,8 @@ async function openFramed(
   const view = new DataView(run.buffer);
   const crc32s: number[] = [];
   let at = 0;
-  for (const [index, file] of plan.files.entries()) {
+  for (const [index, file] of files.entries()) {
+    if (index > 0) await yieldToEventLoop();
     const { head, tail } = frames[index] as ZipFrame;
     run.set(head, at);
     at += head.byteLength;
@@ -120,13 +216,37 @@ async function openFramed(
   return { framed: true, buffer: run.buffer, crc32s };
 }
 
-// The last batch's response buffer, read into again by the next batch. A new buffer of some
-// megabytes is new memory from the system, whose first write costs a page fault every 4 KiB:
-// reading each batch into a fresh one (Response.arrayBuffer) took about a fifth of the
-// worker's time in a download. Kept only between batches (at most readMany's 16 MiB).
-let spare: ArrayBuffer | null = null;
+// Response buffers of finished batches, read into again by the next ones. A new buffer of
+// some megabytes is new memory from the system, whose first write costs a page fault every
+// 4 KiB: reading each batch into a fresh one (Response.arrayBuffer) took about a fifth of the
+// worker's time in a download. One per batch in flight (two being opened, one being read), of
+// at most readMany's 16 MiB each, and let go once reads stop.
+const spares: ArrayBuffer[] = [];
+const SPARES = 3;
+const SPARES_KEPT_MS = 10_000;
+let sparesTimer: ReturnType<typeof setTimeout> | undefined;
 
-/** The response body, which must be exactly `length` bytes, in the spare buffer if it fits. */
+function keepSpare(buffer: ArrayBuffer): void {
+  // A buffer transferred away and not given back is detached (empty).
+  if (buffer.byteLength === 0) return;
+  spares.push(buffer);
+  spares.sort((a, b) => b.byteLength - a.byteLength);
+  spares.length = Math.min(spares.length, SPARES);
+  clearTimeout(sparesTimer);
+  sparesTimer = setTimeout(() => {
+    spares.length = 0;
+  }, SPARES_KEPT_MS);
+}
+
+/** The smallest spare buffer that holds `length` bytes, or a new one. */
+function takeSpare(length: number): ArrayBuffer {
+  for (let index = spares.length - 1; index >= 0; index -= 1) {
+    if ((spares[index] as ArrayBuffer).byteLength >= length) return spares.splice(index, 1)[0] as ArrayBuffer;
+  }
+  return new ArrayBuffer(length);
+}
+
+/** The response body, which must be exactly `length` bytes, in a spare buffer if one fits. */
 async function readExactly(response: Response, length: number): Promise<Uint8Array<ArrayBuffer>> {
   const body = response.body;
   if (body === null) throw new BatchFailure("length");
@@ -139,8 +259,7 @@ async function readExactly(response: Response, length: number): Promise<Uint8Arr
     if (whole.byteLength !== length) throw new BatchFailure("length");
     return whole;
   }
-  let buffer = spare !== null && spare.byteLength >= length ? spare : new ArrayBuffer(length);
-  spare = null;
+  let buffer = takeSpare(length);
   try {
     let filled = 0;
     while (filled < length) {

@@ -2,7 +2,9 @@
 // securepacs.client.worker_session in Pyodide. Keys, passwords and decrypted attributes live
 // only here; the page receives what it shows. See protocol.md §14 for the message shapes.
 
-import { type BatchPlan, type BatchRead, readBatch } from "./batch-read";
+import { helperOpener } from "./batch-helper";
+import type { HelperStart } from "./batch-helper-worker";
+import { type BatchPlan, type BatchRead, localOpener, OpenerPool, readBatch } from "./batch-read";
 import type { ZipFrame } from "./download/zip-writer";
 import type { Inbound, Outbound, RuntimeManifest } from "./messages";
 import { type RawSodium, StreamOpener } from "./stream-open";
@@ -65,7 +67,8 @@ interface Runtime {
   call: PyProxyCallable;
   port: PortCall;
   plan: PlanCall;
-  opener: StreamOpener;
+  openers: OpenerPool;
+  helper: HelperStart;
 }
 
 async function boot(): Promise<Runtime> {
@@ -94,7 +97,70 @@ async function boot(): Promise<Runtime> {
   const session = pyodide.pyimport("securepacs.client.worker_session");
   pyodide.runPython("from securepacs.client.worker_session import start_in_browser; start_in_browser()");
   post({ kind: "ready", milliseconds: performance.now() - started });
-  return { pyodide, call: session.call, port: session.port, plan: session.read_plan, opener: new StreamOpener(sodium.libsodium) };
+  const helper: HelperStart = {
+    module: new URL(manifest.libsodium.module, BASE).href,
+    files: manifest.artifacts
+      .filter((artifact) => artifact.path.startsWith("libsodium/"))
+      .map((artifact) => ({ url: new URL(artifact.path, BASE).href, integrity: sri(artifact.sha256) })),
+  };
+  const openers = new OpenerPool([localOpener(new StreamOpener(sodium.libsodium))]);
+  return { pyodide, call: session.call, port: session.port, plan: session.read_plan, openers, helper };
+}
+
+function sri(sha256: string): string {
+  const bytes = (sha256.match(/../g) ?? []).map((pair) => parseInt(pair, 16));
+  return `sha256-${btoa(String.fromCharCode(...bytes))}`;
+}
+
+let helperStarting: Promise<void> | null = null;
+let helperSettled = false;
+// The helper starts while the person looks at the download window; should it not have yet
+// when the first batch comes, the batch waits for it at most this long.
+const HELPER_WAIT_MS = 3_000;
+
+/**
+ * Start the helper thread that opens every other batch of a download (batch-helper.ts), once
+ * a download window binds. Resolves when it is ready, or has failed: without it, this thread
+ * opens every batch.
+ */
+function startHelper({ openers, helper }: Runtime): Promise<void> {
+  helperStarting ??= new Promise<void>((resolve) => {
+    let thread: Worker;
+    try {
+      thread = new Worker(new URL("./batch-helper-worker.ts", import.meta.url), { type: "module", name: "SecurePACS batch helper" });
+    } catch {
+      resolve();
+      return;
+    }
+    const failed = (): void => {
+      // For whoever reads the console: downloads then take longer, nothing else changes.
+      console.warn("SecurePACS: the helper thread did not start; the worker opens every batch itself.");
+      thread.terminate();
+      resolve();
+    };
+    const started = (event: MessageEvent<{ ready?: unknown }>): void => {
+      thread.removeEventListener("message", started);
+      thread.removeEventListener("error", failed);
+      if (event.data.ready === true) {
+        openers.add(helperOpener(thread));
+        resolve();
+      } else {
+        failed();
+      }
+    };
+    thread.addEventListener("message", started);
+    thread.addEventListener("error", failed);
+    thread.postMessage(helper);
+  }).then(() => {
+    helperSettled = true;
+  });
+  return helperStarting;
+}
+
+/** The helper's start, waited for at most HELPER_WAIT_MS. */
+function helperStarted(runtime: Runtime): Promise<void> {
+  if (helperSettled) return Promise.resolve();
+  return Promise.race([startHelper(runtime), new Promise<void>((resolve) => setTimeout(resolve, HELPER_WAIT_MS))]);
 }
 
 // The chosen files by the path the worker mounted them at, for reading without WORKERFS.
@@ -110,6 +176,7 @@ let mounts = 0;
  * ArrayBuffers, so they are copied once, out of Python.
  */
 function bindPort(studyId: string, port: MessagePort, kind: "viewer" | "download"): void {
+  if (kind === "download") runtime.then(startHelper).catch(() => undefined);
   port.addEventListener("message", (event: MessageEvent<PortRequest>) => {
     const request = event.data;
     answerPort(studyId, request, kind).then(
@@ -134,9 +201,11 @@ async function answerPort(
     bindPort(studyId, channel.port1, "download");
     return { answer: { id: request.id, ok: true, value: channel.port2 }, transfer: [channel.port2] };
   }
-  const { port, plan, opener } = await runtime;
+  const started = await runtime;
+  const { port, plan, openers } = started;
   if (request.op === "readMany") {
-    const read = await readWithoutPython(plan, opener, studyId, request.fileIds, kind, request.frames ?? null);
+    if (kind === "download") await helperStarted(started);
+    const read = await readWithoutPython(plan, openers, studyId, request.fileIds, kind, request.frames ?? null);
     if (read?.framed === true) {
       return { answer: { id: request.id, ok: true, value: [read.buffer], framed: true, crc32s: read.crc32s }, transfer: [read.buffer] };
     }
@@ -174,7 +243,7 @@ async function answerPort(
  */
 async function readWithoutPython(
   plan: PlanCall,
-  opener: StreamOpener,
+  openers: OpenerPool,
   studyId: string,
   fileIds: string[],
   kind: string,
@@ -189,7 +258,7 @@ async function readWithoutPython(
     proxy.destroy();
   }
   try {
-    return await readBatch(opener, batch, frames);
+    return await readBatch(openers, batch, frames);
   } catch (error) {
     // For whoever reads the console: a fault of this reader would otherwise only show as a
     // slower download. The reason is a status, a length or an error's name, never data.

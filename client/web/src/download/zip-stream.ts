@@ -117,11 +117,13 @@ export function studyZip(source: StudySource, view: StudyView): StudyZip {
 }
 
 // Small files travel in groups: one port round trip fetches (and the worker decrypts and frames
-// as zip entries) several of them, and the next group is asked for while the zip writes this
-// one. At most two groups are held, so memory stays within about 2 x GROUP_BYTES whatever the
-// study's size.
+// as zip entries) several of them, and the groups after it are asked for while the zip writes
+// this one: the worker reads one from the network while it (and its helper thread) open two.
+// At most GROUPS_AHEAD + 1 groups are held, so memory stays within about 3 x GROUP_BYTES here
+// whatever the study's size.
 const SMALL_BYTES = 4 * 1024 * 1024;
-const GROUP_BYTES = 8 * 1024 * 1024;
+const GROUP_BYTES = 12 * 1024 * 1024;
+const GROUPS_AHEAD = 2;
 
 class GroupSizeMismatch extends Error {}
 
@@ -157,6 +159,15 @@ class Group {
     return this.answer;
   }
 
+  /** Ask for the groups after this one, so that the worker reads and opens them meanwhile. */
+  private fetchAhead(): void {
+    let group = this.next;
+    for (let ahead = 0; ahead < GROUPS_AHEAD && group !== null; ahead += 1) {
+      group.fetch();
+      group = group.next;
+    }
+  }
+
   private release(): void {
     this.answer = Promise.resolve({ framed: false, buffers: [] });
   }
@@ -167,7 +178,7 @@ class Group {
    */
   async framed(): Promise<{ bytes: Uint8Array; crc32s: number[] } | null> {
     const answer = this.fetch();
-    this.next?.fetch();
+    this.fetchAhead();
     const files = await answer;
     if (!files.framed) return null;
     this.left = 0;
@@ -178,7 +189,7 @@ class Group {
   /** One file of the group, unframed; the first call asks for the group and the one after it. */
   async take(fileId: string): Promise<Uint8Array> {
     const answer = this.fetch();
-    this.next?.fetch();
+    this.fetchAhead();
     const files = await answer;
     const buffers = files.framed ? [] : files.buffers;
     const index = this.files.findIndex((file) => file.fileId === fileId);
