@@ -113,7 +113,7 @@ function sri(sha256: string): string {
 }
 
 let helperStarting: Promise<void> | null = null;
-let helperSettled = false;
+let helperWaited: Promise<void> | null = null;
 // The helper starts while the person looks at the download window; should it not have yet
 // when the first batch comes, the batch waits for it at most this long.
 const HELPER_WAIT_MS = 3_000;
@@ -151,16 +151,17 @@ function startHelper({ openers, helper }: Runtime): Promise<void> {
     thread.addEventListener("message", started);
     thread.addEventListener("error", failed);
     thread.postMessage(helper);
-  }).then(() => {
-    helperSettled = true;
   });
   return helperStarting;
 }
 
-/** The helper's start, waited for at most HELPER_WAIT_MS. */
+/**
+ * The helper's start, waited for at most HELPER_WAIT_MS, once: a helper that never answers
+ * delays a download's first batch only.
+ */
 function helperStarted(runtime: Runtime): Promise<void> {
-  if (helperSettled) return Promise.resolve();
-  return Promise.race([startHelper(runtime), new Promise<void>((resolve) => setTimeout(resolve, HELPER_WAIT_MS))]);
+  helperWaited ??= Promise.race([startHelper(runtime), new Promise<void>((resolve) => setTimeout(resolve, HELPER_WAIT_MS))]);
+  return helperWaited;
 }
 
 // The chosen files by the path the worker mounted them at, for reading without WORKERFS.
