@@ -8,6 +8,8 @@
 //   manifest:   the parsed manifest.json of that folder
 //   onProgress: ({loaded, total, step}) while artifacts arrive and Python starts
 //   onOutput:   each line Python prints (stdout and stderr)
+// loadSodium(base, manifest) -> sodium: libsodium.js alone, checked the same way (the web app
+//   worker's helper thread, which opens downloads' files, needs nothing else).
 
 function sri(hex) {
   const bytes = new Uint8Array(hex.match(/../g).map((pair) => parseInt(pair, 16)));
@@ -40,10 +42,12 @@ async function fetchChecked(url, sha256, onChunk) {
   return bytes;
 }
 
+const isSodium = (a) => a.path.startsWith("libsodium/");
+
 export async function bootRuntime(base, manifest, { onProgress = () => {}, onOutput = () => {} } = {}) {
   // What this boot reads: the Pyodide core, the wheels and libsodium. Nothing else is fetched.
   const wanted = manifest.artifacts.filter(
-    (a) => a.path.startsWith(manifest.pyodide.index) || manifest.wheels.includes(a.path) || a.path.startsWith("libsodium/"),
+    (a) => a.path.startsWith(manifest.pyodide.index) || manifest.wheels.includes(a.path) || isSodium(a),
   );
   const total = wanted.reduce((sum, a) => sum + a.size, 0);
   let loaded = 0;
@@ -84,9 +88,21 @@ export async function bootRuntime(base, manifest, { onProgress = () => {}, onOut
   for (const wheel of manifest.wheels) {
     pyodide.unpackArchive(bytes.get(wheel), "wheel");
   }
-  const sodium = (await import(new URL(manifest.libsodium.module, base).href)).default;
-  await sodium.ready;
+  const sodium = await importSodium(base, manifest);
   pyodide.registerJsModule("_securepacs_sodium", sodium);
   report("ready");
   return { pyodide, sodium };
+}
+
+// Callers fetch the module's files with fetchChecked first: the import then takes the checked
+// bytes from the browser's cache.
+async function importSodium(base, manifest) {
+  const sodium = (await import(new URL(manifest.libsodium.module, base).href)).default;
+  await sodium.ready;
+  return sodium;
+}
+
+export async function loadSodium(base, manifest) {
+  await Promise.all(manifest.artifacts.filter(isSodium).map((a) => fetchChecked(new URL(a.path, base), a.sha256, () => {})));
+  return importSodium(base, manifest);
 }

@@ -1,13 +1,19 @@
-// The helper thread's script (batch-helper.ts): it loads libsodium.js as the worker's boot does,
-// every file checked against the runtime's manifest, then opens the batches the worker sends.
+// The helper thread's script (batch-helper.ts): it loads libsodium.js through the runtime's boot
+// module, every file checked against the runtime's manifest as the worker's boot checks it, then
+// opens the batches the worker sends.
 
 import { serveOpens } from "./batch-helper";
+import type { RuntimeManifest } from "./messages";
 import { type RawSodium, StreamOpener } from "./stream-open";
 
-/** The first message: where libsodium.js is, and the SHA-256 (SRI) of each of its files. */
+/** The first message: the runtime's folder (it ends with "/") and its manifest. */
 export interface HelperStart {
-  module: string;
-  files: { url: string; integrity: string }[];
+  base: string;
+  manifest: RuntimeManifest;
+}
+
+interface BootModule {
+  loadSodium(base: URL, manifest: RuntimeManifest): Promise<{ libsodium: RawSodium }>;
 }
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
@@ -26,17 +32,9 @@ scope.addEventListener(
   { once: true },
 );
 
-async function start({ module, files }: HelperStart): Promise<StreamOpener> {
-  // Fetched with their SHA-256 first, as bootRuntime fetches them: the import then takes the
-  // checked bytes from the browser's cache.
-  await Promise.all(
-    files.map(async ({ url, integrity }) => {
-      const response = await fetch(url, { integrity });
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      await response.arrayBuffer();
-    }),
-  );
-  const sodium = ((await import(/* @vite-ignore */ module)) as { default: { ready: Promise<void>; libsodium: RawSodium } }).default;
-  await sodium.ready;
+async function start({ base, manifest }: HelperStart): Promise<StreamOpener> {
+  const folder = new URL(base);
+  const { loadSodium } = (await import(/* @vite-ignore */ new URL("boot.mjs", folder).href)) as BootModule;
+  const sodium = await loadSodium(folder, manifest);
   return new StreamOpener(sodium.libsodium);
 }

@@ -97,19 +97,8 @@ async function boot(): Promise<Runtime> {
   const session = pyodide.pyimport("securepacs.client.worker_session");
   pyodide.runPython("from securepacs.client.worker_session import start_in_browser; start_in_browser()");
   post({ kind: "ready", milliseconds: performance.now() - started });
-  const helper: HelperStart = {
-    module: new URL(manifest.libsodium.module, BASE).href,
-    files: manifest.artifacts
-      .filter((artifact) => artifact.path.startsWith("libsodium/"))
-      .map((artifact) => ({ url: new URL(artifact.path, BASE).href, integrity: sri(artifact.sha256) })),
-  };
   const openers = new OpenerPool([localOpener(new StreamOpener(sodium.libsodium))]);
-  return { pyodide, call: session.call, port: session.port, plan: session.read_plan, openers, helper };
-}
-
-function sri(sha256: string): string {
-  const bytes = (sha256.match(/../g) ?? []).map((pair) => parseInt(pair, 16));
-  return `sha256-${btoa(String.fromCharCode(...bytes))}`;
+  return { pyodide, call: session.call, port: session.port, plan: session.read_plan, openers, helper: { base: BASE.href, manifest } };
 }
 
 let helperStarting: Promise<void> | null = null;
