@@ -108,8 +108,8 @@ let helperWaited: Promise<void> | null = null;
 const HELPER_WAIT_MS = 3_000;
 
 /**
- * Start the helper thread that opens every other batch of a download (batch-helper.ts), once
- * a download window binds. Resolves when it is ready, or has failed: without it, this thread
+ * Start the helper thread that opens a download's batches beside this one (batch-helper.ts),
+ * once a download window binds. Resolves when it is ready, or has failed: without it, this thread
  * opens every batch.
  */
 function startHelper({ openers, helper }: Runtime): Promise<void> {
