@@ -4,11 +4,9 @@
 // `serveOpens` in the helper (batch-helper-worker.ts). The helper holds no key between
 // batches: each request carries its batch's content keys, which it wipes once the batch is open.
 
-import { type BatchOpener, BatchFailure, type BatchRead, openBatch } from "./batch-read";
+import { type BatchOpener, BatchFailure, batchFailure, type BatchRead, openBatch } from "./batch-read";
 import type { ZipFrame } from "./download/zip-writer";
-import { type SignedInstance, StreamError, type StreamOpener } from "./stream-open";
-
-const KEY_BYTES = 32;
+import { KEY_BYTES, type SignedInstance, type StreamOpener } from "./stream-open";
 
 /** A batch to open: its files' entries, their keys (32 bytes each, in order), the bytes. */
 export interface OpenRequest {
@@ -103,8 +101,7 @@ async function answer(opener: StreamOpener, request: OpenRequest): Promise<{ mes
     const buffers = read.framed ? [read.buffer] : read.buffers;
     return { message: { id: request.id, ok: true, read, sealed: request.sealed }, transfer: [...buffers, request.sealed] };
   } catch (error) {
-    const reason = error instanceof BatchFailure ? error.message : error instanceof StreamError ? error.kind : error instanceof Error ? error.name : "failed";
-    return { message: { id: request.id, ok: false, reason, sealed: request.sealed }, transfer: [request.sealed] };
+    return { message: { id: request.id, ok: false, reason: batchFailure(error).message, sealed: request.sealed }, transfer: [request.sealed] };
   } finally {
     keys.fill(0);
   }

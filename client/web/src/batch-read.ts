@@ -21,6 +21,12 @@ export interface BatchPlan {
 
 export class BatchFailure extends Error {}
 
+/** Any error of a batch as a BatchFailure whose message is a reason, never data. */
+export function batchFailure(error: unknown): BatchFailure {
+  if (error instanceof BatchFailure) return error;
+  return new BatchFailure(error instanceof StreamError ? error.kind : error instanceof Error ? error.name : "failed");
+}
+
 /**
  * A batch's plaintexts in the plan's order, each in a buffer of its own (transferable), or,
  * framed, all in one buffer between their frames, with each file's CRC-32.
@@ -122,8 +128,7 @@ export async function readBatch(pool: OpenerPool, plan: BatchPlan, frames: ZipFr
     keepSpare(given);
     return read;
   } catch (error) {
-    if (error instanceof BatchFailure) throw error;
-    throw new BatchFailure(error instanceof StreamError ? error.kind : error instanceof Error ? error.name : "failed");
+    throw batchFailure(error);
   } finally {
     // A batch that failed before its turn still gives its turn on, once it comes.
     if (opener !== null) pool.release(opener);

@@ -47,7 +47,7 @@ export interface SignedInstance {
 
 export const HEADER_BYTES = 24;
 export const TAG_BYTES = 16;
-const KEY_BYTES = 32;
+export const KEY_BYTES = 32;
 const NONCE_BYTES = 12;
 const FILE_ID_BYTES = 16;
 const MAGIC = [0x53, 0x50, 0x43, 0x53];

@@ -174,7 +174,7 @@ class Group {
 
   /**
    * The group's files as zip entries in one buffer, with their CRCs, or null when they came
-   * unframed (take() then gives each); asks for this group and for the one after it.
+   * unframed (take() then gives each); asks for this group and for the GROUPS_AHEAD after it.
    */
   async framed(): Promise<{ bytes: Uint8Array; crc32s: number[] } | null> {
     const answer = this.fetch();
@@ -186,7 +186,7 @@ class Group {
     return { bytes: new Uint8Array(files.buffer), crc32s: files.crc32s };
   }
 
-  /** One file of the group, unframed; the first call asks for the group and the one after it. */
+  /** One file of the group, unframed; the first call asks for the group and the ones after it. */
   async take(fileId: string): Promise<Uint8Array> {
     const answer = this.fetch();
     this.fetchAhead();
